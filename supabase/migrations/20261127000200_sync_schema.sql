@@ -1,0 +1,187 @@
+-- The sync engine's own schema: registry, id map, inbox, batches, runs, quarantine, alerts,
+-- integrity issues, configuration. Generic: nothing here names a legacy or target table; mapping
+-- packs register their entities (later migrations). Not exposed through the Data API.
+
+create schema sync;
+revoke all on schema sync from public;
+comment on schema sync is 'Legacy → Supabase sync engine (legacy-sync). Not exposed through the Data API.';
+
+-- Entity registry: one row per entity of a mapping pack.
+create table sync.entities (
+    name text primary key,
+    source_table text not null unique,          -- schema-qualified table on the source, e.g. public.auth_user
+    source_pk text not null default 'id',
+    source_exclude text[] not null default '{}', -- source columns never read (credential material)
+    target_table regclass not null,             -- where the rows go (a public table, or a sync lookup table)
+    legacy_id_column text not null,             -- the target's legacy id column
+    transform regproc not null,                 -- returns setof sync.transformed over the entity's pending changes
+    write_columns text[] not null,              -- the columns the sync writes (the rest belong to the application)
+    depends_on text[] not null default '{}',    -- entities whose id map this one reads
+    delete_mode text not null default 'soft' check (delete_mode in ('soft', 'hard')),
+    delete_alert text,                          -- alert kind raised for each source delete (e.g. financial_delete)
+    has_updated_at boolean not null default true,
+    has_deleted_at boolean not null default true
+);
+comment on table sync.entities is 'Entity registry: one transform function, one row, one pgTAP file per entity.';
+
+-- What a transform returns for each pending upsert: a row to write, or why not.
+create type sync.transformed as (
+    inbox_id bigint,
+    outcome text,              -- write | park | quarantine | skip
+    data jsonb,                -- write: target columns (without id and legacy id column)
+    parent_entity text,        -- park: the entity of the missing parent
+    parent_legacy_id bigint,   -- park: its legacy id
+    reason text,               -- quarantine: machine-readable reason
+    message text,              -- quarantine: human message
+    issues jsonb               -- write: data-integrity issues, [{column, code}]
+);
+
+create table sync.id_map (
+    entity text not null references sync.entities (name),
+    legacy_id bigint not null,
+    target_id uuid not null,
+    source_version bigint not null default 0,  -- xmax of the source snapshot the last image was read at
+    image jsonb,                               -- the columns the sync last wrote
+    image_hash text generated always as (md5(image::text)) stored,
+    deleted boolean not null default false,
+    updated_at timestamptz not null default now(),
+    primary key (entity, legacy_id)
+);
+create unique index id_map_target_idx on sync.id_map (entity, target_id);
+
+create table sync.source (
+    id boolean primary key default true check (id),
+    server_name text not null,
+    conninfo_redacted text not null,
+    cursor_snapshot text,            -- the source snapshot up to which changes are in the inbox
+    connected_at timestamptz not null default now(),
+    last_pull_at timestamptz
+);
+
+create table sync.runs (
+    id bigserial primary key,
+    mode text not null check (mode in ('incremental', 'backfill', 'verify', 'repair')),
+    status text not null default 'queued'
+        check (status in ('queued', 'running', 'paused', 'succeeded', 'partial', 'failed', 'cancelled')),
+    trigger text not null default 'manual',
+    caller text not null default session_user,
+    entities text[],
+    started_at timestamptz,
+    ended_at timestamptz,
+    timings jsonb not null default '{}',
+    counts jsonb not null default '{}',
+    progress jsonb not null default '{}',
+    error jsonb,
+    summary jsonb,
+    created_at timestamptz not null default now()
+);
+create index runs_status_idx on sync.runs (status, id);
+create index runs_created_idx on sync.runs (created_at);
+
+create table sync.batches (
+    id bigserial primary key,
+    run_id bigint references sync.runs (id),
+    snapshot_from text,
+    snapshot_to text not null,
+    version bigint not null,
+    changes integer not null,
+    rows integer not null,
+    pulled_at timestamptz not null default now()
+);
+
+create table sync.inbox (
+    id bigserial primary key,
+    batch_id bigint references sync.batches (id),
+    entity text not null references sync.entities (name),
+    legacy_id bigint not null,
+    op text not null check (op in ('upsert', 'delete')),
+    image jsonb,
+    source_version bigint not null,
+    captured_at timestamptz not null,
+    status text not null default 'pending'
+        check (status in ('pending', 'applied', 'parked', 'quarantined', 'skipped', 'conflict', 'superseded')),
+    parent_entity text,
+    parent_legacy_id bigint,
+    reason text,
+    message text,
+    run_id bigint,
+    attempts integer not null default 0,
+    created_at timestamptz not null default now(),
+    applied_at timestamptz
+);
+create index inbox_open_idx on sync.inbox (entity, status, legacy_id) where status in ('pending', 'parked', 'quarantined', 'conflict');
+create index inbox_parked_idx on sync.inbox (parent_entity, parent_legacy_id) where status = 'parked';
+create index inbox_created_idx on sync.inbox (created_at) where status not in ('pending', 'parked', 'quarantined', 'conflict');
+
+create table sync.quarantine (
+    id bigserial primary key,
+    entity text not null,
+    legacy_id bigint not null,
+    inbox_id bigint not null references sync.inbox (id),
+    reason text not null,
+    message text not null,
+    created_at timestamptz not null default now(),
+    released_at timestamptz,
+    released_by text
+);
+create unique index quarantine_open_idx on sync.quarantine (entity, legacy_id) where released_at is null;
+
+create table sync.integrity_issues (
+    entity text not null,
+    legacy_id bigint not null,
+    source_table text not null,
+    column_name text not null,
+    code text not null,
+    first_seen_at timestamptz not null default now(),
+    last_seen_at timestamptz not null default now(),
+    primary key (entity, legacy_id, column_name)
+);
+
+create table sync.alerts (
+    id bigserial primary key,
+    kind text not null,
+    severity text not null default 'warning' check (severity in ('info', 'warning', 'critical')),
+    dedup_key text not null,
+    message text not null,
+    details jsonb not null default '{}',
+    occurrences integer not null default 1,
+    created_at timestamptz not null default now(),
+    last_seen_at timestamptz not null default now(),
+    acknowledged_at timestamptz,
+    acknowledged_by text
+);
+create unique index alerts_open_idx on sync.alerts (dedup_key) where acknowledged_at is null;
+
+create table sync.config (
+    id boolean primary key default true check (id),
+    settings jsonb not null default '{}',
+    updated_at timestamptz not null default now(),
+    updated_by text not null default session_user
+);
+insert into sync.config default values;
+
+create table sync.config_audit (
+    id bigserial primary key,
+    patch jsonb not null,
+    before jsonb not null,
+    after jsonb not null,
+    changed_by text not null,
+    changed_at timestamptz not null default now()
+);
+
+-- The content-type lookup: a captured entity with no application table. Messages resolve their
+-- polymorphic recipient through it by natural key (app_label, model), never by id number.
+create table sync.content_types (
+    id uuid primary key,
+    legacy_content_type_id bigint unique,
+    app_label text not null,
+    model text not null,
+    created_at timestamptz not null,
+    updated_at timestamptz not null,
+    deleted_at timestamptz
+);
+
+-- Nobody but the owner (and service_role through the API functions) reaches the sync schema.
+revoke all on all tables in schema sync from public, anon, authenticated;
+alter default privileges in schema sync revoke all on tables from public;
+alter default privileges in schema sync revoke execute on functions from public;

@@ -1,0 +1,244 @@
+-- Source connection and the snapshot pull (PgQ technique over postgres_fdw).
+
+-- Parses a libpq conninfo (key=value or postgres:// URI) into a jsonb object of options.
+create function sync._parse_conninfo(p_conninfo text)
+returns jsonb
+language plpgsql
+immutable
+set search_path = ''
+as $$
+declare
+    v_out jsonb := '{}';
+    v_m text[];
+    v_q text;
+begin
+    if p_conninfo ~* '^postgres(ql)?://' then
+        v_m := regexp_match(p_conninfo, '^postgres(?:ql)?://(?:([^:@/]*)(?::([^@/]*))?@)?([^:/?]*)(?::([0-9]+))?(?:/([^?]*))?(?:\?(.*))?$', 'i');
+        if v_m is null then
+            perform sync._raise(400, 'the source connection string is not a valid postgres:// URI');
+        end if;
+        v_out := jsonb_strip_nulls(jsonb_build_object(
+            'user', nullif(convert_from(decode(replace(regexp_replace(coalesce(v_m[1], ''), '%([0-9A-Fa-f]{2})', '\\x\1', 'g'), '\\x', '\x'), 'escape'), 'UTF8'), ''),
+            'password', nullif(v_m[2], ''),
+            'host', nullif(v_m[3], ''), 'port', v_m[4], 'dbname', nullif(v_m[5], '')));
+        if v_out ? 'password' then
+            v_out := jsonb_set(v_out, '{password}', to_jsonb(convert_from(decode(replace(regexp_replace(v_m[2], '%([0-9A-Fa-f]{2})', '\\x\1', 'g'), '\\x', '\x'), 'escape'), 'UTF8')));
+        end if;
+        for v_m in select regexp_matches(coalesce(v_m[6], ''), '([^&=]+)=([^&]*)', 'g') loop
+            v_out := v_out || jsonb_build_object(v_m[1], v_m[2]);
+        end loop;
+        return v_out;
+    end if;
+    for v_m in select regexp_matches(p_conninfo, '([A-Za-z_]+)\s*=\s*(''((?:[^''\\]|\\.)*)''|[^\s'']+)', 'g') loop
+        v_q := case when left(v_m[2], 1) = '''' then regexp_replace(v_m[3], '\\(.)', '\1', 'g') else v_m[2] end;
+        v_out := v_out || jsonb_build_object(v_m[1], v_q);
+    end loop;
+    if v_out = '{}' then
+        perform sync._raise(400, 'the source connection string has no key=value pairs and is not a postgres:// URI');
+    end if;
+    return v_out;
+end;
+$$;
+
+-- The foreign table of an entity's source table.
+create function sync._source_relation(p_entity text)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+    select format('sync_src.%I', split_part(source_table, '.', 2)) from sync.entities where name = p_entity;
+$$;
+
+-- Imports the registered source tables (minus excluded columns) and the capture objects.
+create function sync._import_source()
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_schema text;
+    v_tables text;
+    v_entity record;
+    v_col text;
+begin
+    if to_regnamespace('sync_src') is not null then drop schema sync_src cascade; end if;
+    if to_regnamespace('sync_src_capture') is not null then drop schema sync_src_capture cascade; end if;
+    create schema sync_src;
+    create schema sync_src_capture;
+    revoke all on schema sync_src, sync_src_capture from public;
+    for v_schema, v_tables in
+        select split_part(source_table, '.', 1), string_agg(format('%I', split_part(source_table, '.', 2)), ', ')
+          from sync.entities group by 1
+    loop
+        execute format('import foreign schema %I limit to (%s) from server sync_source into sync_src', v_schema, v_tables);
+    end loop;
+    for v_entity in select name, source_table, source_exclude from sync.entities loop
+        if to_regclass(sync._source_relation(v_entity.name)) is null then
+            perform sync._raise(400, format('source table %s of entity %s was not found on the source', v_entity.source_table, v_entity.name));
+        end if;
+        -- Columns the target must never see (credential material) are not even read.
+        foreach v_col in array v_entity.source_exclude loop
+            execute format('alter foreign table %s drop column if exists %I', sync._source_relation(v_entity.name), v_col);
+        end loop;
+    end loop;
+    begin
+        import foreign schema sync_capture limit to (log, tables, current_snapshot, version)
+            from server sync_source into sync_src_capture;
+    exception when invalid_schema_name or fdw_schema_not_found then
+        perform sync._raise(400, 'capture is not installed on the source',
+            'run: deno task source:install -- <legacy-db-url>');
+    end;
+end;
+$$;
+
+create function sync.connect_source(conninfo text)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+-- The caller's statement holds the password: never write it to the server log with an error.
+set log_min_error_statement = panic
+as $$
+declare
+    v_opts jsonb := sync._parse_conninfo(conninfo);
+    v_server_opts text;
+    v_user text := coalesce(v_opts ->> 'user', session_user);
+    v_redacted text;
+    v_version integer;
+    v_snap text;
+    v_state text;
+    v_msg text;
+begin
+    select string_agg(format('%I %L', key, value), ', ') into v_server_opts
+      from jsonb_each_text(v_opts) where key not in ('user', 'password');
+    select string_agg(format('%s=%s', key, value), ' ') into v_redacted
+      from jsonb_each_text(v_opts || jsonb_build_object('user', v_user)) where key <> 'password';
+
+    if exists (select 1 from pg_catalog.pg_foreign_server where srvname = 'sync_source') then
+        drop server sync_source cascade;
+    end if;
+    execute format('create server sync_source foreign data wrapper postgres_fdw options (%s)',
+                   coalesce(v_server_opts || ', ', '') || 'fetch_size ''10000'', application_name ''legacy-sync''');
+    execute format('create user mapping for current_user server sync_source options (user %L%s)', v_user,
+                   case when v_opts ? 'password' then format(', password %L', v_opts ->> 'password') else '' end);
+    begin
+        perform sync._import_source();
+        select version into v_version from sync_src_capture.version;
+        select snap into v_snap from sync_src_capture.current_snapshot;
+    exception when sqlstate 'SY400' then
+        raise;
+    when others then
+        get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
+        -- postgres_fdw's messages name host and user, never the password; strip it anyway.
+        if v_opts ? 'password' then
+            v_msg := replace(v_msg, v_opts ->> 'password', '***');
+        end if;
+        perform sync._raise(400, format('cannot reach the source (%s): %s', v_redacted, v_msg), 'sqlstate ' || v_state);
+    end;
+    if v_version is null then
+        perform sync._raise(400, 'capture is not installed on the source', 'run: deno task source:install -- <legacy-db-url>');
+    end if;
+    -- Capture the registered tables (the source's own trigger adds the capture triggers).
+    insert into sync_src_capture.tables (tbl, enabled, changed_at)
+    select source_table, true, now() from sync.entities
+    on conflict do nothing;
+    update sync_src_capture.tables set enabled = true, changed_at = now()
+     where not enabled and tbl in (select source_table from sync.entities);
+
+    insert into sync.source (server_name, conninfo_redacted)
+    values ('sync_source', v_redacted)
+    on conflict (id) do update set conninfo_redacted = excluded.conninfo_redacted, connected_at = now();
+    return jsonb_build_object('connected', true, 'source', v_redacted, 'capture_version', v_version,
+                              'tables', (select count(*) from sync.entities));
+end;
+$$;
+comment on function sync.connect_source(text) is
+    'Creates or replaces the FDW server and user mapping for the legacy source, imports its tables, checks that capture is installed and enables it on the registered tables. Idempotent. Never echoes the password.';
+revoke execute on function sync.connect_source(text) from public;
+
+-- Pulls one batch: every change whose transaction is visible in the source's current snapshot
+-- and was not in the cursor's, with each changed row's image read at that same snapshot
+-- (postgres_fdw keeps one REPEATABLE READ remote transaction per local transaction). Writes the
+-- inbox and moves the cursor in the caller's transaction, so both commit together or not at all.
+-- Also prunes source log rows that earlier (committed) batches consumed.
+-- Returns {batch_id, changes, rows}.
+create function sync._pull(p_run_id bigint)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_cursor text;
+    v_snap text;
+    v_batch bigint;
+    v_version bigint;
+    v_changes integer;
+    v_rows integer := 0;
+    v_n integer;
+    v_entity record;
+    v_keys bigint[];
+begin
+    select cursor_snapshot into v_cursor from sync.source for update;
+    if not found then
+        perform sync._raise(409, 'no source is connected', 'call sync.connect_source(conninfo) first');
+    end if;
+    -- First remote statement: fixes the remote snapshot that bounds this batch.
+    select snap into v_snap from sync_src_capture.current_snapshot;
+    v_version := pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint;
+
+    if v_cursor is not null then
+        delete from sync_src_capture.log where txid < pg_snapshot_xmin(v_cursor::pg_snapshot);
+    end if;
+
+    if to_regclass('pg_temp.sync_pull') is not null then drop table pg_temp.sync_pull; end if;
+    create temp table sync_pull on commit drop as
+    select l.tbl, l.pk, max(l.captured_at) as captured_at, count(*)::integer as n
+      from sync_src_capture.log l
+     where l.txid < pg_snapshot_xmax(v_snap::pg_snapshot)
+       and (v_cursor is null or l.txid >= pg_snapshot_xmin(v_cursor::pg_snapshot))
+       and pg_visible_in_snapshot(l.txid, v_snap::pg_snapshot)
+       and (v_cursor is null or not pg_visible_in_snapshot(l.txid, v_cursor::pg_snapshot))
+     group by l.tbl, l.pk;
+    select coalesce(sum(n), 0) into v_changes from pg_temp.sync_pull;
+
+    insert into sync.batches (run_id, snapshot_from, snapshot_to, version, changes, rows)
+    values (p_run_id, v_cursor, v_snap, v_version, v_changes, 0)
+    returning id into v_batch;
+
+    for v_entity in
+        select e.name, e.source_table, e.source_pk from sync.entities e
+         where exists (select 1 from pg_temp.sync_pull p where p.tbl = e.source_table)
+    loop
+        select array_agg(pk) into v_keys from pg_temp.sync_pull where tbl = v_entity.source_table;
+        -- The keys travel as one array parameter (pushed down as "= ANY ($1)"): one remote scan.
+        execute format($q$
+            insert into sync.inbox (batch_id, entity, legacy_id, op, image, source_version, captured_at, run_id)
+            select $1, $2, p.pk, case when r.img is null then 'delete' else 'upsert' end, r.img, $3, p.captured_at, $4
+              from pg_temp.sync_pull p
+              left join (select s.%1$I::bigint as pk, to_jsonb(s) as img from %2$s s where s.%1$I = any ($5)) r
+                on r.pk = p.pk
+             where p.tbl = $6 $q$, v_entity.source_pk, sync._source_relation(v_entity.name))
+        using v_batch, v_entity.name, v_version, p_run_id, v_keys, v_entity.source_table;
+        get diagnostics v_n = row_count;
+        v_rows := v_rows + v_n;
+    end loop;
+
+    -- A newer change to a row replaces its older open ones (and releases their quarantine).
+    with newer as (
+        update sync.inbox o set status = 'superseded', applied_at = now()
+          from sync.inbox n
+         where n.batch_id = v_batch and o.entity = n.entity and o.legacy_id = n.legacy_id
+           and o.id < n.id and o.status in ('pending', 'parked', 'quarantined')
+        returning o.entity, o.legacy_id
+    )
+    update sync.quarantine q set released_at = now(), released_by = 'newer change'
+      from newer where q.entity = newer.entity and q.legacy_id = newer.legacy_id and q.released_at is null;
+
+    update sync.batches set rows = v_rows where id = v_batch;
+    update sync.source set cursor_snapshot = v_snap, last_pull_at = now();
+    return jsonb_build_object('batch_id', v_batch, 'changes', v_changes, 'rows', v_rows);
+end;
+$$;
+revoke execute on function sync._parse_conninfo(text), sync._source_relation(text), sync._import_source(),
+    sync._pull(bigint) from public;

@@ -1,0 +1,302 @@
+-- The set-based applier and the tick.
+
+-- Entities in apply order: each after everything it depends on (derived from depends_on).
+create function sync._apply_order()
+returns table (name text, depth integer)
+language sql
+stable
+set search_path = ''
+as $$
+    with recursive walk (name, depth, path) as (
+        select e.name, 0, array[e.name] from sync.entities e where e.depends_on = '{}'
+        union all
+        select e.name, w.depth + 1, w.path || e.name
+          from sync.entities e join walk w on w.name = any (e.depends_on)
+         where not e.name = any (w.path)
+    )
+    select name, max(depth)::integer from walk group by name order by max(depth), name;
+$$;
+
+-- Adds two {entity: {outcome: n}} count objects.
+create function sync._add_counts(p_a jsonb, p_b jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select coalesce(jsonb_object_agg(entity, outcomes), '{}'::jsonb)
+      from (select entity, jsonb_object_agg(outcome, n) as outcomes
+              from (select e.key as entity, o.key as outcome, sum(o.value::bigint) as n
+                      from (select * from jsonb_each(coalesce(p_a, '{}')) union all select * from jsonb_each(coalesce(p_b, '{}'))) e,
+                           jsonb_each_text(e.value) o
+                     group by 1, 2) x
+             group by entity) y;
+$$;
+
+-- Applies the open changes of one entity, set-based. Returns {outcome: n}.
+create function sync._apply_entity(p_entity text, p_run_id bigint)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    e sync.entities;
+    v_cols text;
+    v_set text;
+    v_diff text;
+    v_counts jsonb := '{}';
+    v_n integer;
+    v_ins integer;
+    v_upd integer;
+begin
+    select * into e from sync.entities where name = p_entity;
+
+    -- Parked changes whose missing parent is now mapped go back to pending (indexed, cheap).
+    update sync.inbox i set status = 'pending', parent_entity = null, parent_legacy_id = null
+     where i.entity = p_entity and i.status = 'parked'
+       and exists (select 1 from sync.id_map m where m.entity = i.parent_entity and m.legacy_id = i.parent_legacy_id);
+
+    -- Deletes, by the pack's rule: soft (deleted_at = capture time) or hard; optional alert.
+    if to_regclass('pg_temp.sync_del') is not null then drop table pg_temp.sync_del; end if;
+    create temp table sync_del on commit drop as
+    select i.id as inbox_id, i.legacy_id, i.captured_at, m.target_id
+      from sync.inbox i
+      left join sync.id_map m on m.entity = p_entity and m.legacy_id = i.legacy_id
+     where i.entity = p_entity and i.status = 'pending' and i.op = 'delete';
+    if exists (select 1 from pg_temp.sync_del) then
+        if e.delete_mode = 'hard' then
+            execute format('delete from %s t using pg_temp.sync_del d where t.id = d.target_id', e.target_table);
+        else
+            execute format('update %s t set deleted_at = d.captured_at from pg_temp.sync_del d
+                             where t.id = d.target_id and t.deleted_at is null', e.target_table);
+        end if;
+        get diagnostics v_n = row_count;
+        v_counts := v_counts || jsonb_build_object('deleted', v_n);
+        update sync.id_map m set deleted = true, updated_at = now()
+          from pg_temp.sync_del d where m.entity = p_entity and m.legacy_id = d.legacy_id;
+        if e.delete_alert is not null then
+            insert into sync.alerts (kind, severity, dedup_key, message, details)
+            select e.delete_alert, 'warning', format('%s:%s:%s', e.delete_alert, p_entity, d.legacy_id),
+                   format('%s %s was deleted in the legacy database (soft-deleted in the target)', p_entity, d.legacy_id),
+                   jsonb_build_object('entity', p_entity, 'legacy_id', d.legacy_id, 'target_id', d.target_id)
+              from pg_temp.sync_del d
+            on conflict (dedup_key) where acknowledged_at is null
+            do update set occurrences = sync.alerts.occurrences + 1, last_seen_at = now();
+        end if;
+        update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
+          from pg_temp.sync_del d where i.id = d.inbox_id;
+    end if;
+
+    -- The pack's transform over the entity's pending upserts.
+    if to_regclass('pg_temp.sync_t') is not null then drop table pg_temp.sync_t; end if;
+    execute format('create temp table sync_t on commit drop as select * from %s()', e.transform);
+    if not exists (select 1 from pg_temp.sync_t) then
+        return v_counts;
+    end if;
+
+    -- Target ids: the id map, else adoption of a row the one-off migration created, else UUID v5.
+    if to_regclass('pg_temp.sync_w') is not null then drop table pg_temp.sync_w; end if;
+    execute format($q$
+        create temp table sync_w on commit drop as
+        select t.inbox_id, i.legacy_id, i.source_version, i.captured_at, t.data, t.issues,
+               coalesce(m.target_id, a.id,
+                        extensions.uuid_generate_v5('5b0e3c2a-8f4d-4e71-9c6a-1d2f3e4a5b6c'::uuid, $1 || ':' || i.legacy_id)) as id,
+               m.source_version as mapped_version
+          from pg_temp.sync_t t
+          join sync.inbox i on i.id = t.inbox_id
+          left join sync.id_map m on m.entity = $1 and m.legacy_id = i.legacy_id
+          left join %1$s a on m.target_id is null and a.%2$I = i.legacy_id
+         where t.outcome = 'write' $q$, e.target_table, e.legacy_id_column)
+    using p_entity;
+
+    -- Version guard: an image older than the one already applied never overwrites it.
+    update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id, reason = 'stale'
+      from pg_temp.sync_w w where i.id = w.inbox_id and w.source_version < w.mapped_version;
+    delete from pg_temp.sync_w w where w.source_version < w.mapped_version;
+
+    select string_agg(format('%I', c), ', '), string_agg(format('%1$I = excluded.%1$I', c), ', '),
+           string_agg(format('t.%1$I', c), ', ') || ') is distinct from (' || string_agg(format('excluded.%1$I', c), ', ')
+      into v_cols, v_set, v_diff
+      from unnest(e.write_columns) c;
+    execute format($q$
+        with w as (
+            insert into %1$s as t (id, %2$I, %3$s)
+            select w.id, w.legacy_id, %4$s
+              from pg_temp.sync_w w, jsonb_populate_record(null::%1$s, w.data) r
+            on conflict (id) do update set %5$s%6$s
+             where (%7$s)%8$s
+            returning (xmax = 0) as inserted
+        )
+        select count(*) filter (where inserted), count(*) filter (where not inserted) from w $q$,
+        e.target_table, e.legacy_id_column, v_cols,
+        (select string_agg(format('r.%I', c), ', ') from unnest(e.write_columns) c),
+        v_set, case when e.has_deleted_at then ', deleted_at = null' else '' end,
+        v_diff, case when e.has_deleted_at then ' or t.deleted_at is not null' else '' end)
+    into v_ins, v_upd;
+    select count(*) into v_n from pg_temp.sync_w;
+    v_counts := v_counts || jsonb_build_object('inserted', v_ins, 'updated', v_upd, 'unchanged', v_n - v_ins - v_upd);
+
+    insert into sync.id_map as m (entity, legacy_id, target_id, source_version, image, deleted, updated_at)
+    select p_entity, w.legacy_id, w.id, w.source_version, w.data, false, now() from pg_temp.sync_w w
+    on conflict (entity, legacy_id) do update
+       set target_id = excluded.target_id, source_version = excluded.source_version, image = excluded.image,
+           deleted = false, updated_at = now();
+
+    -- Unknown codes: recorded as data-integrity issues, the row still syncs.
+    insert into sync.integrity_issues as ii (entity, legacy_id, source_table, column_name, code)
+    select p_entity, w.legacy_id, e.source_table, x ->> 'column', x ->> 'code'
+      from pg_temp.sync_w w, jsonb_array_elements(w.issues) x
+     where w.issues is not null
+    on conflict (entity, legacy_id, column_name) do update set code = excluded.code, last_seen_at = now();
+
+    update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
+      from pg_temp.sync_w w where i.id = w.inbox_id;
+
+    -- Rows whose parent is not mapped yet wait for it.
+    update sync.inbox i set status = 'parked', parent_entity = t.parent_entity, parent_legacy_id = t.parent_legacy_id,
+                            attempts = i.attempts + 1, run_id = p_run_id
+      from pg_temp.sync_t t where i.id = t.inbox_id and t.outcome = 'park';
+    get diagnostics v_n = row_count;
+    if v_n > 0 then v_counts := v_counts || jsonb_build_object('parked', v_n); end if;
+
+    -- Rows that can never apply as they stand: quarantined with a reason; nothing else waits.
+    update sync.inbox i set status = 'quarantined', reason = t.reason, message = t.message, run_id = p_run_id
+      from pg_temp.sync_t t where i.id = t.inbox_id and t.outcome = 'quarantine';
+    get diagnostics v_n = row_count;
+    if v_n > 0 then
+        v_counts := v_counts || jsonb_build_object('quarantined', v_n);
+        insert into sync.quarantine as q (entity, legacy_id, inbox_id, reason, message)
+        select p_entity, i.legacy_id, i.id, t.reason, t.message
+          from pg_temp.sync_t t join sync.inbox i on i.id = t.inbox_id where t.outcome = 'quarantine'
+        on conflict (entity, legacy_id) where released_at is null
+        do update set inbox_id = excluded.inbox_id, reason = excluded.reason, message = excluded.message;
+    end if;
+
+    -- Filtered rows: skipped; a synced row that stops qualifying is soft-deleted.
+    update sync.inbox i set status = 'skipped', applied_at = now(), run_id = p_run_id
+      from pg_temp.sync_t t where i.id = t.inbox_id and t.outcome = 'skip';
+    get diagnostics v_n = row_count;
+    if v_n > 0 then
+        v_counts := v_counts || jsonb_build_object('skipped', v_n);
+        execute format($q$
+            update %s x set deleted_at = i.captured_at
+              from pg_temp.sync_t t
+              join sync.inbox i on i.id = t.inbox_id
+              join sync.id_map m on m.entity = $1 and m.legacy_id = i.legacy_id
+             where t.outcome = 'skip' and x.id = m.target_id and x.deleted_at is null $q$, e.target_table)
+        using p_entity;
+        get diagnostics v_n = row_count;
+        if v_n > 0 then v_counts := v_counts || jsonb_build_object('deleted', coalesce((v_counts ->> 'deleted')::integer, 0) + v_n); end if;
+    end if;
+    return v_counts;
+end;
+$$;
+
+-- Applies every enabled entity's open changes in dependency order. Returns {entity: {outcome: n}}.
+create function sync._apply(p_run_id bigint)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_entity text;
+    v_counts jsonb := '{}';
+    v_one jsonb;
+    v_config jsonb := sync.get_config();
+begin
+    for v_entity in select o.name from sync._apply_order() o loop
+        if coalesce((v_config #>> array['entities', v_entity, 'enabled'])::boolean, true) then
+            v_one := sync._apply_entity(v_entity, p_run_id);
+            if v_one <> '{}' then
+                v_counts := v_counts || jsonb_build_object(v_entity, v_one);
+            end if;
+        end if;
+    end loop;
+    return v_counts;
+end;
+$$;
+
+-- One scheduled unit: pull and apply batch by batch, committing each, until the source is
+-- drained or the budget is spent. A procedure without SET or SECURITY DEFINER: both forbid
+-- COMMIT inside it, so every name is schema-qualified instead. One applier at a time: a second
+-- caller gets {"status": "already_running", "run": ...} at once.
+create procedure sync.tick(max_seconds integer default 50, inout summary jsonb default null)
+language plpgsql
+as $$
+declare
+    v_lock bigint := hashtext('sync.applier');
+    v_run bigint;
+    v_deadline timestamptz := clock_timestamp() + make_interval(secs => greatest(max_seconds, 1));
+    v_t0 timestamptz := clock_timestamp();
+    v_t timestamptz;
+    v_pull jsonb;
+    v_counts jsonb := '{}';
+    v_pull_ms numeric := 0;
+    v_apply_ms numeric := 0;
+    v_batches integer := 0;
+    v_changes bigint := 0;
+    v_rows bigint := 0;
+    v_error jsonb;
+    v_state text;
+    v_msg text;
+    v_status text;
+begin
+    if not pg_catalog.pg_try_advisory_lock(v_lock) then
+        summary := jsonb_build_object('status', 'already_running', 'run',
+            (select to_jsonb(r) from sync.runs r where r.status = 'running' order by r.id desc limit 1));
+        return;
+    end if;
+    insert into sync.runs (mode, status, trigger, started_at)
+    values ('incremental', 'running', coalesce(nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'), v_t0)
+    returning id into v_run;
+    commit;
+    loop
+        v_t := clock_timestamp();
+        begin
+            v_pull := sync._pull(v_run);
+        exception when others then
+            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
+            v_error := jsonb_build_object('phase', 'pull', 'sqlstate', v_state, 'message', v_msg,
+                'category', case when v_state like '08%' or v_state in ('HV00N', 'HV00D') then 'network'
+                                 when v_state like 'SY%' then 'validation' else 'source' end);
+        end;
+        commit;
+        v_pull_ms := v_pull_ms + extract(epoch from clock_timestamp() - v_t) * 1000;
+        exit when v_error is not null;
+        v_batches := v_batches + 1;
+        v_changes := v_changes + (v_pull ->> 'changes')::bigint;
+        v_rows := v_rows + (v_pull ->> 'rows')::bigint;
+
+        v_t := clock_timestamp();
+        begin
+            v_counts := sync._add_counts(v_counts, sync._apply(v_run));
+        exception when others then
+            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
+            v_error := jsonb_build_object('phase', 'apply', 'sqlstate', v_state, 'message', v_msg, 'category', 'database');
+        end;
+        commit;
+        v_apply_ms := v_apply_ms + extract(epoch from clock_timestamp() - v_t) * 1000;
+        exit when v_error is not null;
+        exit when (v_pull ->> 'rows')::integer = 0 or clock_timestamp() >= v_deadline;
+    end loop;
+
+    v_status := case when v_error is null then 'succeeded' when v_batches > 0 then 'partial' else 'failed' end;
+    summary := jsonb_build_object(
+        'run_id', v_run, 'status', v_status, 'batches', v_batches, 'changes', v_changes, 'rows', v_rows,
+        'counts', v_counts,
+        'timings', jsonb_build_object('pull_ms', round(v_pull_ms), 'apply_ms', round(v_apply_ms),
+                                      'total_ms', round(extract(epoch from clock_timestamp() - v_t0) * 1000)),
+        'throughput', round(v_rows / greatest(extract(epoch from clock_timestamp() - v_t0), 0.001), 1),
+        'error', v_error);
+    update sync.runs set status = v_status, ended_at = clock_timestamp(), counts = v_counts,
+                         timings = tick.summary -> 'timings', error = v_error, summary = tick.summary
+     where id = v_run;
+    commit;
+    perform pg_catalog.pg_advisory_unlock(v_lock);
+end;
+$$;
+comment on procedure sync.tick(integer, jsonb) is
+    'Pulls and applies batch by batch (committing each) until drained or max_seconds is spent; returns the run summary. One applier at a time.';
+revoke execute on function sync._apply_order(), sync._add_counts(jsonb, jsonb), sync._apply_entity(text, bigint),
+    sync._apply(bigint) from public;
+revoke execute on procedure sync.tick(integer, jsonb) from public;
