@@ -4,7 +4,7 @@
  */
 import { buildLegacy } from "./legacy.ts";
 import { psql, withDatabase } from "./psql.ts";
-import { setupTarget } from "./setup.ts";
+import { installSource, setupTarget } from "./setup.ts";
 import { paths, type StackSpec } from "./stack.ts";
 
 /** Template database names. */
@@ -25,11 +25,12 @@ export async function buildTemplates(spec: StackSpec): Promise<void> {
   await setupTarget(target);
   await psql(target, {
     command: "create extension if not exists pgtap with schema extensions; " +
-      "create extension if not exists plpgsql_check with schema extensions",
+      "create extension if not exists plpgsql_check with schema extensions; create extension if not exists dblink with schema extensions",
   });
   await recreate(admin, TEMPLATES.legacy);
   const legacy = withDatabase(admin, TEMPLATES.legacy);
   await buildLegacy(legacy, LEGACY_TEMPLATE.scale, LEGACY_TEMPLATE.seed);
+  await installSource(legacy);
   await psql(legacy, {
     command: "create schema if not exists extensions; create extension if not exists pgtap with schema extensions",
   });

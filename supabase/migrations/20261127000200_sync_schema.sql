@@ -181,6 +181,23 @@ create table sync.content_types (
     deleted_at timestamptz
 );
 
+-- Work tables of the applier (one applier at a time holds the advisory lock): unlogged, emptied
+-- before each use. Permanent rather than temporary so that every statement that reads them is
+-- planned once and checked by plpgsql_check, and no catalog rows churn per batch.
+create unlogged table sync.work_pull (tbl text not null, pk bigint not null, captured_at timestamptz not null, n integer not null);
+create unlogged table sync.work_del (inbox_id bigint not null, legacy_id bigint not null, captured_at timestamptz not null, target_id uuid);
+create unlogged table sync.work_t of sync.transformed;
+create unlogged table sync.work_w (
+    inbox_id bigint not null,
+    legacy_id bigint not null,
+    source_version bigint not null,
+    captured_at timestamptz not null,
+    data jsonb,
+    issues jsonb,
+    id uuid not null,
+    mapped_version bigint
+);
+
 -- Nobody but the owner (and service_role through the API functions) reaches the sync schema.
 revoke all on all tables in schema sync from public, anon, authenticated;
 alter default privileges in schema sync revoke all on tables from public;

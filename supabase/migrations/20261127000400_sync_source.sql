@@ -191,8 +191,8 @@ begin
         delete from sync_src_capture.log where txid < pg_snapshot_xmin(v_cursor::pg_snapshot);
     end if;
 
-    if to_regclass('pg_temp.sync_pull') is not null then drop table pg_temp.sync_pull; end if;
-    create temp table sync_pull on commit drop as
+    truncate sync.work_pull;
+    insert into sync.work_pull (tbl, pk, captured_at, n)
     select l.tbl, l.pk, max(l.captured_at) as captured_at, count(*)::integer as n
       from sync_src_capture.log l
      where l.txid < pg_snapshot_xmax(v_snap::pg_snapshot)
@@ -200,7 +200,7 @@ begin
        and pg_visible_in_snapshot(l.txid, v_snap::pg_snapshot)
        and (v_cursor is null or not pg_visible_in_snapshot(l.txid, v_cursor::pg_snapshot))
      group by l.tbl, l.pk;
-    select coalesce(sum(n), 0) into v_changes from pg_temp.sync_pull;
+    select coalesce(sum(n), 0) into v_changes from sync.work_pull;
 
     insert into sync.batches (run_id, snapshot_from, snapshot_to, version, changes, rows)
     values (p_run_id, v_cursor, v_snap, v_version, v_changes, 0)
@@ -208,14 +208,14 @@ begin
 
     for v_entity in
         select e.name, e.source_table, e.source_pk from sync.entities e
-         where exists (select 1 from pg_temp.sync_pull p where p.tbl = e.source_table)
+         where exists (select 1 from sync.work_pull p where p.tbl = e.source_table)
     loop
-        select array_agg(pk) into v_keys from pg_temp.sync_pull where tbl = v_entity.source_table;
+        select array_agg(pk) into v_keys from sync.work_pull where tbl = v_entity.source_table;
         -- The keys travel as one array parameter (pushed down as "= ANY ($1)"): one remote scan.
         execute format($q$
             insert into sync.inbox (batch_id, entity, legacy_id, op, image, source_version, captured_at, run_id)
             select $1, $2, p.pk, case when r.img is null then 'delete' else 'upsert' end, r.img, $3, p.captured_at, $4
-              from pg_temp.sync_pull p
+              from sync.work_pull p
               left join (select s.%1$I::bigint as pk, to_jsonb(s) as img from %2$s s where s.%1$I = any ($5)) r
                 on r.pk = p.pk
              where p.tbl = $6 $q$, v_entity.source_pk, sync._source_relation(v_entity.name))

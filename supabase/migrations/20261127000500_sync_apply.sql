@@ -57,52 +57,52 @@ begin
        and exists (select 1 from sync.id_map m where m.entity = i.parent_entity and m.legacy_id = i.parent_legacy_id);
 
     -- Deletes, by the pack's rule: soft (deleted_at = capture time) or hard; optional alert.
-    if to_regclass('pg_temp.sync_del') is not null then drop table pg_temp.sync_del; end if;
-    create temp table sync_del on commit drop as
+    truncate sync.work_del;
+    insert into sync.work_del (inbox_id, legacy_id, captured_at, target_id)
     select i.id as inbox_id, i.legacy_id, i.captured_at, m.target_id
       from sync.inbox i
       left join sync.id_map m on m.entity = p_entity and m.legacy_id = i.legacy_id
      where i.entity = p_entity and i.status = 'pending' and i.op = 'delete';
-    if exists (select 1 from pg_temp.sync_del) then
+    if exists (select 1 from sync.work_del) then
         if e.delete_mode = 'hard' then
-            execute format('delete from %s t using pg_temp.sync_del d where t.id = d.target_id', e.target_table);
+            execute format('delete from %s t using sync.work_del d where t.id = d.target_id', e.target_table);
         else
-            execute format('update %s t set deleted_at = d.captured_at from pg_temp.sync_del d
+            execute format('update %s t set deleted_at = d.captured_at from sync.work_del d
                              where t.id = d.target_id and t.deleted_at is null', e.target_table);
         end if;
         get diagnostics v_n = row_count;
         v_counts := v_counts || jsonb_build_object('deleted', v_n);
         update sync.id_map m set deleted = true, updated_at = now()
-          from pg_temp.sync_del d where m.entity = p_entity and m.legacy_id = d.legacy_id;
+          from sync.work_del d where m.entity = p_entity and m.legacy_id = d.legacy_id;
         if e.delete_alert is not null then
             insert into sync.alerts (kind, severity, dedup_key, message, details)
             select e.delete_alert, 'warning', format('%s:%s:%s', e.delete_alert, p_entity, d.legacy_id),
                    format('%s %s was deleted in the legacy database (soft-deleted in the target)', p_entity, d.legacy_id),
                    jsonb_build_object('entity', p_entity, 'legacy_id', d.legacy_id, 'target_id', d.target_id)
-              from pg_temp.sync_del d
+              from sync.work_del d
             on conflict (dedup_key) where acknowledged_at is null
             do update set occurrences = sync.alerts.occurrences + 1, last_seen_at = now();
         end if;
         update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
-          from pg_temp.sync_del d where i.id = d.inbox_id;
+          from sync.work_del d where i.id = d.inbox_id;
     end if;
 
     -- The pack's transform over the entity's pending upserts.
-    if to_regclass('pg_temp.sync_t') is not null then drop table pg_temp.sync_t; end if;
-    execute format('create temp table sync_t on commit drop as select * from %s()', e.transform);
-    if not exists (select 1 from pg_temp.sync_t) then
-        return v_counts;
+    truncate sync.work_t;
+    execute format('insert into sync.work_t select * from %s()', e.transform);
+    if not exists (select 1 from sync.work_t) then
+        return (select coalesce(jsonb_object_agg(key, value), '{}') from jsonb_each(v_counts) where value <> '0');
     end if;
 
     -- Target ids: the id map, else adoption of a row the one-off migration created, else UUID v5.
-    if to_regclass('pg_temp.sync_w') is not null then drop table pg_temp.sync_w; end if;
+    truncate sync.work_w;
     execute format($q$
-        create temp table sync_w on commit drop as
+        insert into sync.work_w (inbox_id, legacy_id, source_version, captured_at, data, issues, id, mapped_version)
         select t.inbox_id, i.legacy_id, i.source_version, i.captured_at, t.data, t.issues,
                coalesce(m.target_id, a.id,
                         extensions.uuid_generate_v5('5b0e3c2a-8f4d-4e71-9c6a-1d2f3e4a5b6c'::uuid, $1 || ':' || i.legacy_id)) as id,
                m.source_version as mapped_version
-          from pg_temp.sync_t t
+          from sync.work_t t
           join sync.inbox i on i.id = t.inbox_id
           left join sync.id_map m on m.entity = $1 and m.legacy_id = i.legacy_id
           left join %1$s a on m.target_id is null and a.%2$I = i.legacy_id
@@ -111,8 +111,8 @@ begin
 
     -- Version guard: an image older than the one already applied never overwrites it.
     update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id, reason = 'stale'
-      from pg_temp.sync_w w where i.id = w.inbox_id and w.source_version < w.mapped_version;
-    delete from pg_temp.sync_w w where w.source_version < w.mapped_version;
+      from sync.work_w w where i.id = w.inbox_id and w.source_version < w.mapped_version;
+    delete from sync.work_w w where w.source_version < w.mapped_version;
 
     select string_agg(format('%I', c), ', '), string_agg(format('%1$I = excluded.%1$I', c), ', '),
            string_agg(format('t.%1$I', c), ', ') || ') is distinct from (' || string_agg(format('excluded.%1$I', c), ', ')
@@ -122,7 +122,7 @@ begin
         with w as (
             insert into %1$s as t (id, %2$I, %3$s)
             select w.id, w.legacy_id, %4$s
-              from pg_temp.sync_w w, jsonb_populate_record(null::%1$s, w.data) r
+              from sync.work_w w, jsonb_populate_record(null::%1$s, w.data) r
             on conflict (id) do update set %5$s%6$s
              where (%7$s)%8$s
             returning (xmax = 0) as inserted
@@ -133,11 +133,11 @@ begin
         v_set, case when e.has_deleted_at then ', deleted_at = null' else '' end,
         v_diff, case when e.has_deleted_at then ' or t.deleted_at is not null' else '' end)
     into v_ins, v_upd;
-    select count(*) into v_n from pg_temp.sync_w;
+    select count(*) into v_n from sync.work_w;
     v_counts := v_counts || jsonb_build_object('inserted', v_ins, 'updated', v_upd, 'unchanged', v_n - v_ins - v_upd);
 
     insert into sync.id_map as m (entity, legacy_id, target_id, source_version, image, deleted, updated_at)
-    select p_entity, w.legacy_id, w.id, w.source_version, w.data, false, now() from pg_temp.sync_w w
+    select p_entity, w.legacy_id, w.id, w.source_version, w.data, false, now() from sync.work_w w
     on conflict (entity, legacy_id) do update
        set target_id = excluded.target_id, source_version = excluded.source_version, image = excluded.image,
            deleted = false, updated_at = now();
@@ -145,42 +145,42 @@ begin
     -- Unknown codes: recorded as data-integrity issues, the row still syncs.
     insert into sync.integrity_issues as ii (entity, legacy_id, source_table, column_name, code)
     select p_entity, w.legacy_id, e.source_table, x ->> 'column', x ->> 'code'
-      from pg_temp.sync_w w, jsonb_array_elements(w.issues) x
+      from sync.work_w w, jsonb_array_elements(w.issues) x
      where w.issues is not null
     on conflict (entity, legacy_id, column_name) do update set code = excluded.code, last_seen_at = now();
 
     update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
-      from pg_temp.sync_w w where i.id = w.inbox_id;
+      from sync.work_w w where i.id = w.inbox_id;
 
     -- Rows whose parent is not mapped yet wait for it.
     update sync.inbox i set status = 'parked', parent_entity = t.parent_entity, parent_legacy_id = t.parent_legacy_id,
                             attempts = i.attempts + 1, run_id = p_run_id
-      from pg_temp.sync_t t where i.id = t.inbox_id and t.outcome = 'park';
+      from sync.work_t t where i.id = t.inbox_id and t.outcome = 'park';
     get diagnostics v_n = row_count;
     if v_n > 0 then v_counts := v_counts || jsonb_build_object('parked', v_n); end if;
 
     -- Rows that can never apply as they stand: quarantined with a reason; nothing else waits.
     update sync.inbox i set status = 'quarantined', reason = t.reason, message = t.message, run_id = p_run_id
-      from pg_temp.sync_t t where i.id = t.inbox_id and t.outcome = 'quarantine';
+      from sync.work_t t where i.id = t.inbox_id and t.outcome = 'quarantine';
     get diagnostics v_n = row_count;
     if v_n > 0 then
         v_counts := v_counts || jsonb_build_object('quarantined', v_n);
         insert into sync.quarantine as q (entity, legacy_id, inbox_id, reason, message)
         select p_entity, i.legacy_id, i.id, t.reason, t.message
-          from pg_temp.sync_t t join sync.inbox i on i.id = t.inbox_id where t.outcome = 'quarantine'
+          from sync.work_t t join sync.inbox i on i.id = t.inbox_id where t.outcome = 'quarantine'
         on conflict (entity, legacy_id) where released_at is null
         do update set inbox_id = excluded.inbox_id, reason = excluded.reason, message = excluded.message;
     end if;
 
     -- Filtered rows: skipped; a synced row that stops qualifying is soft-deleted.
     update sync.inbox i set status = 'skipped', applied_at = now(), run_id = p_run_id
-      from pg_temp.sync_t t where i.id = t.inbox_id and t.outcome = 'skip';
+      from sync.work_t t where i.id = t.inbox_id and t.outcome = 'skip';
     get diagnostics v_n = row_count;
     if v_n > 0 then
         v_counts := v_counts || jsonb_build_object('skipped', v_n);
         execute format($q$
             update %s x set deleted_at = i.captured_at
-              from pg_temp.sync_t t
+              from sync.work_t t
               join sync.inbox i on i.id = t.inbox_id
               join sync.id_map m on m.entity = $1 and m.legacy_id = i.legacy_id
              where t.outcome = 'skip' and x.id = m.target_id and x.deleted_at is null $q$, e.target_table)
@@ -188,7 +188,7 @@ begin
         get diagnostics v_n = row_count;
         if v_n > 0 then v_counts := v_counts || jsonb_build_object('deleted', coalesce((v_counts ->> 'deleted')::integer, 0) + v_n); end if;
     end if;
-    return v_counts;
+    return (select coalesce(jsonb_object_agg(key, value), '{}') from jsonb_each(v_counts) where value <> '0');
 end;
 $$;
 

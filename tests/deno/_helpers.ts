@@ -1,0 +1,74 @@
+/** Shared helpers of the Deno tests: fresh databases on the test stack, the oracle, ticks. */
+import postgres from "postgres";
+import { psql } from "../../scripts/lib/psql.ts";
+import { paths, ROOT, TEST } from "../../scripts/lib/stack.ts";
+import { cloneDb, dropDb, TEMPLATES } from "../../scripts/lib/testenv.ts";
+
+/** A pair of fresh databases (target migrated, legacy generated with capture installed). */
+export interface Pair {
+  targetUrl: string;
+  legacyUrl: string;
+  /** libpq key=value conninfo of the legacy database, as connect_source takes it. */
+  legacyConninfo: string;
+  target: postgres.Sql;
+  legacy: postgres.Sql;
+  close: () => Promise<void>;
+}
+
+let counter = 0;
+
+/** Clones both templates under a unique name; `empty` truncates the legacy's synced tables. */
+export async function freshPair(name: string, opts: { empty?: boolean } = {}): Promise<Pair> {
+  const id = `d_${name}_${Deno.pid}_${counter++}`;
+  const targetUrl = await cloneDb(TEST, TEMPLATES.target, `${id}_t`);
+  const legacyUrl = await cloneDb(TEST, TEMPLATES.legacy, `${id}_s`);
+  await psql(targetUrl, { files: [`${ROOT}/sql/oracle/oracle.sql`] });
+  if (opts.empty) {
+    await psql(legacyUrl, {
+      command: "truncate django_content_type, auth_user, dispatch_office, dispatch_patient, dispatch_instruction, " +
+        "dispatch_plan, dispatch_comment, dispatch_record, dispatch_notification, dispatch_file, " +
+        "dispatch_file_instruction, dispatch_order, dispatch_transaction, django_admin_log, dispatch_auditlog " +
+        "restart identity cascade",
+    });
+  }
+  const u = new URL(legacyUrl);
+  const legacyConninfo = `host=${u.hostname} port=${u.port} dbname=${
+    u.pathname.slice(1)
+  } user=${u.username} password=${u.password}`;
+  const target = postgres(targetUrl, { max: 4, onnotice: () => {} });
+  const legacy = postgres(legacyUrl, { max: 8, onnotice: () => {} });
+  return {
+    targetUrl,
+    legacyUrl,
+    legacyConninfo,
+    target,
+    legacy,
+    close: async () => {
+      await target.end();
+      await legacy.end();
+      await dropDb(TEST, `${id}_t`);
+      await dropDb(TEST, `${id}_s`);
+    },
+  };
+}
+
+/** Calls sync.tick and returns its summary. */
+export async function tick(sql: postgres.Sql, seconds = 50): Promise<Record<string, unknown>> {
+  const [row] = await sql`call sync.tick(${seconds}, null)`;
+  return row.summary;
+}
+
+/** Every difference between the target and the mapping of the source (empty = exact). */
+export async function oracleDiff(sql: postgres.Sql, entity: string | null = null): Promise<Record<string, unknown>[]> {
+  return [...await sql`select * from oracle.diff(${entity})`];
+}
+
+/** The test stack's server log (for secret scans). */
+export function serverLogPath(): string {
+  return paths(TEST).log;
+}
+
+/** Sleeps. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,41 @@
+-- sync.get_config / sync.set_config: defaults, merge patch, validation naming the key, audit.
+begin;
+select plan(14);
+
+select is(sync.get_config() - 'entities' - 'alerts',
+          '{"batch_size": 5000, "tick_budget_seconds": 50, "schedule_interval": "1 minute", "transport": "fdw",
+            "capture": "trigger", "auto_repair": true, "retry": {"attempts": 5, "backoff_ms": 200, "max_backoff_ms": 30000},
+            "retention": {"inbox_days": 7, "runs_days": 90, "audit_days": 90}}'::jsonb,
+          'defaults as api.md lists them');
+select is(sync.get_config() -> 'entities' -> 'patients',
+          '{"enabled": true, "conflict_strategy": "source_wins", "tie": "source"}'::jsonb,
+          'every registered entity has its defaults');
+
+select throws_ok($$ select sync.set_config('{"batch_sise": 10}') $$, 'SY400', 'unknown configuration key "batch_sise"',
+                 'an unknown key is refused, named');
+select throws_ok($$ select sync.set_config('{"batch_size": 0}') $$, 'SY400', 'batch_size must be an integer from 1 to 100000, got 0',
+                 'a bad value is refused, named');
+select throws_ok($$ select sync.set_config('{"batch_size": "big"}') $$, 'SY400', 'batch_size must be an integer from 1 to 100000, got "big"',
+                 'a value of the wrong type is refused');
+select throws_ok($$ select sync.set_config('{"entities": {"widgets": {"enabled": false}}}') $$, 'SY400',
+                 'unknown entity "widgets" in entities', 'an unknown entity is refused');
+select throws_ok($$ select sync.set_config('{"entities": {"patients": {"conflict_strategy": "newest"}}}') $$, 'SY400',
+                 'entities.patients.conflict_strategy must be source_wins, target_wins, merge or manual, got "newest"',
+                 'an unknown strategy is refused');
+select throws_ok($$ select sync.set_config('{"retry": {"backoff_ms": 50000}}') $$, 'SY400',
+                 'retry.max_backoff_ms must not be below retry.backoff_ms', 'cross-field rules hold');
+select throws_ok($$ select sync.set_config('{"alerts": {"destinations": {"webhook_url": "ftp://x"}}}') $$, 'SY400',
+                 'alerts.destinations.webhook_url is not a valid http(s) URL: "ftp://x"', 'destinations are validated');
+select is((select count(*)::integer from sync.config_audit), 0, 'refused patches change nothing and audit nothing');
+
+select is(sync.set_config('{"batch_size": 200, "entities": {"patients": {"conflict_strategy": "merge"}}}', 'ops@example.com')
+              -> 'entities' -> 'patients' ->> 'conflict_strategy', 'merge', 'a valid patch applies');
+select is((sync.get_config() ->> 'batch_size')::integer, 200, 'and is read back');
+select is(sync.set_config('{"batch_size": null}') ->> 'batch_size', '5000', 'null in a merge patch restores the default');
+select results_eq($$ select changed_by, patch from sync.config_audit order by id $$,
+                  $$ values ('ops@example.com'::text, '{"batch_size": 200, "entities": {"patients": {"conflict_strategy": "merge"}}}'::jsonb),
+                            (session_user::text collate "default", '{"batch_size": null}'::jsonb) $$,
+                  'every change is audited with who made it');
+
+select * from finish();
+rollback;

@@ -1,0 +1,25 @@
+-- plpgsql_check over every PL/pgSQL function of the sync schema: no errors. The foreign tables
+-- that sync.connect_source imports from the source exist only once a source is connected; here
+-- they are stood in by local tables of the same shape (rolled back).
+begin;
+select plan(1);
+
+create schema sync_src_capture;
+create table sync_src_capture.log (tbl text, pk bigint, op "char", txid xid8, captured_at timestamptz);
+create table sync_src_capture.tables (tbl text primary key, enabled boolean, changed_at timestamptz);
+create table sync_src_capture.version (version integer);
+create table sync_src_capture.current_snapshot (snap text);
+
+select is_empty(
+    $$ select p.oid::regprocedure::text, c.lineno, c.message
+         from pg_proc p
+         join pg_language l on l.oid = p.prolang and l.lanname = 'plpgsql'
+         cross join lateral extensions.plpgsql_check_function_tb(p.oid, fatal_errors => false,
+                                                                 other_warnings => false, extra_warnings => false) c
+        where p.pronamespace = 'sync'::regnamespace and p.prokind in ('f', 'p') and p.prorettype <> 'trigger'::regtype
+          and c.level = 'error' $$,
+    'plpgsql_check finds no error in the sync schema'
+);
+
+select * from finish();
+rollback;
