@@ -16,6 +16,57 @@ create or replace function oracle.code(p_code integer, p_codes text[], p_fallbac
 returns text language sql immutable
 return coalesce(p_codes[p_code], p_fallback);
 
+-- A JSON object parsed from text, or NULL when the text is not JSON or not an object.
+create or replace function oracle.json_object(p text)
+returns jsonb language plpgsql immutable as $$
+declare
+    v jsonb;
+begin
+    v := p::jsonb;
+    return case when jsonb_typeof(v) = 'object' then v end;
+exception when others then
+    return null;
+end;
+$$;
+
+-- mappings.md's placeholder rule, written as a left-to-right scan (independent of the engine's
+-- regex split): {{, optional spaces, a dotted path of [A-Za-z0-9_]+ keys, optional spaces, }}.
+create or replace function oracle.render(p_content text, p_ctx jsonb)
+returns text language plpgsql immutable as $$
+declare
+    v_out text := '';
+    v_rest text := p_content;
+    v_m text[];
+    v_pos integer;
+    v_val jsonb;
+    v_seg text;
+    v_ok boolean;
+begin
+    loop
+        v_m := regexp_match(v_rest, '^(.*?)\{\{( *)([A-Za-z0-9_]+(\.[A-Za-z0-9_]+)*)( *)\}\}', 's');
+        exit when v_m is null;
+        v_out := v_out || v_m[1];
+        v_val := p_ctx;
+        v_ok := true;
+        foreach v_seg in array string_to_array(v_m[3], '.') loop
+            if jsonb_typeof(v_val) is distinct from 'object' or not (v_val ? v_seg) then
+                v_ok := false;
+                exit;
+            end if;
+            v_val := v_val -> v_seg;
+        end loop;
+        if v_ok and jsonb_typeof(v_val) in ('string', 'number', 'boolean') then
+            v_out := v_out || (v_val #>> '{}');
+        else
+            v_out := v_out || '{{' || v_m[2] || v_m[3] || v_m[5] || '}}';
+        end if;
+        v_pos := char_length(v_m[1]) + char_length('{{' || v_m[2] || v_m[3] || v_m[5] || '}}');
+        v_rest := substr(v_rest, v_pos + 1);
+    end loop;
+    return v_out || v_rest;
+end;
+$$;
+
 create or replace function oracle.expected(p_entity text)
 returns table (legacy_id bigint, expected jsonb)
 language plpgsql stable
@@ -54,6 +105,126 @@ begin
                    'legacy_status_id', p.status_id, 'medical_notes', p.medical_notes,
                    'created_at', p.created_at, 'updated_at', p.updated_at, 'deleted_at', null)
           from sync_src.dispatch_patient p;
+    when 'cases' then
+        return query
+        select i.id::bigint, jsonb_build_object(
+                   'patient_id', (select t.id from public.patients t where t.legacy_patient_id = i.patient_id),
+                   'doctor_id', (select t.id from public.profiles t where t.legacy_user_id = i.doctor_id),
+                   'office_id', (select t.id from public.offices t where t.legacy_office_id = i.office_id),
+                   'status', oracle.code(i.status + 1, array['draft', 'submitted', 'in_progress', 'on_hold', 'completed', 'cancelled']),
+                   'product', i.product, 'notes', nullif(i.notes, ''), 'submitted_at', i.submitted_at,
+                   'created_at', i.created_at, 'updated_at', i.updated_at, 'deleted_at', null)
+          from sync_src.dispatch_instruction i;
+    when 'treatment_plans' then
+        return query
+        select p.id::bigint, jsonb_build_object(
+                   'case_id', (select t.id from public.cases t where t.legacy_instruction_id = p.instruction_id),
+                   'version', p.version, 'status', oracle.code(p.status, array['proposed', 'approved', 'rejected', 'superseded']),
+                   'approved_at', p.approved_at, 'created_at', p.created_at, 'updated_at', p.updated_at, 'deleted_at', null)
+          from sync_src.dispatch_plan p;
+    when 'orders' then
+        return query
+        select o.id::bigint, jsonb_build_object(
+                   'case_id', (select t.id from public.cases t where t.legacy_instruction_id = o.instruction_id),
+                   'patient_id', (select t.id from public.patients t where t.legacy_patient_id = o.patient_id),
+                   'office_id', (select t.id from public.offices t where t.legacy_office_id = o.office_id),
+                   'total', o.total, 'status', oracle.code(o.status, array['pending', 'paid', 'shipped', 'cancelled', 'refunded']),
+                   'created_at', o.created_at, 'updated_at', o.updated_at, 'deleted_at', null)
+          from sync_src.dispatch_order o;
+    when 'operations' then
+        -- Rows whose price is not an exact amount are expected in quarantine, not here.
+        return query
+        select x.id::bigint, jsonb_build_object(
+                   'order_id', ord.id, 'case_id', ord.case_id,
+                   'operation_type', oracle.code(x.type, array['payment', 'refund', 'chargeback', 'adjustment'], 'other'),
+                   'amount', trim(both ' ' from x.price)::numeric(12, 2), 'made_at', x.made_at,
+                   'metadata', jsonb_build_object('sq_order_id', x.sq_order_id, 'sq_payment_id', x.sq_payment_id,
+                                                  'sq_refund_id', x.sq_refund_id, 'card_brand', x.card_brand, 'card_bin', x.card_bin,
+                                                  'card_last', x.card_last, 'office_card', x.office_card, 'payment_id', x.payment_id),
+                   'created_at', x.created_at, 'deleted_at', null)
+          from sync_src.dispatch_transaction x
+          left join public.orders ord on ord.legacy_order_id = x.order_id
+         where trim(both ' ' from x.price) ~ '^-?[0-9]+(\.[0-9]{1,2})?$'
+           and abs(trim(both ' ' from x.price)::numeric) < 10000000000;
+    when 'messages' then
+        return query
+        select r.id::bigint, jsonb_build_object(
+                   'message_type', case r.type when 3 then 'support' when 5 then 'clinical_note' when 6 then 'notification'
+                                               when 8 then 'status_update' else 'general' end,
+                   'content', r.text,
+                   'sender_id', (select t.id from public.profiles t where t.legacy_user_id = r.author_id),
+                   'recipient_type', case when ct.model = 'patient' then 'patient' else 'user' end,
+                   'recipient_patient_id', case when ct.model = 'patient' then (select t.id from public.patients t where t.legacy_patient_id = r.target_id) end,
+                   'recipient_profile_id', case when ct.model = 'user' then (select t.id from public.profiles t where t.legacy_user_id = r.target_id) end,
+                   'metadata', jsonb_build_object('legacy_type', r.type, 'legacy_target_type_id', r.target_type_id,
+                                                  'legacy_group_id', r.group_id, 'legacy_public', r.public),
+                   'created_at', r.created_at, 'updated_at', r.created_at, 'deleted_at', null)
+          from sync_src.dispatch_record r
+          join sync_src.django_content_type ct on ct.id = r.target_type_id
+         where (ct.app_label = 'dispatch' and ct.model = 'patient'
+                and exists (select 1 from sync_src.dispatch_patient p where p.id = r.target_id))
+            or (ct.app_label = 'auth' and ct.model = 'user'
+                and exists (select 1 from sync_src.auth_user u where u.id = r.target_id));
+    when 'case_messages' then
+        return query
+        select c.id::bigint, jsonb_build_object(
+                   'case_id', tp.case_id, 'treatment_plan_id', tp.id,
+                   'sender_id', (select t.id from public.profiles t where t.legacy_user_id = c.author_id),
+                   'message_type', k.kind, 'subject', coalesce((
+                        select left(trim(both E' \t\r' from l.line), 80)
+                          from unnest(string_to_array(c.text, E'\n')) with ordinality l (line, n)
+                         where trim(both E' \t\r' from l.line) <> '' order by l.n limit 1), ''),
+                   'content', c.text, 'requires_response', k.kind = 'patient_question',
+                   'sent_at', c.created_at,
+                   'metadata', jsonb_build_object('legacy_plan_id', c.plan_id, 'legacy_author_id', c.author_id),
+                   'created_at', c.created_at, 'deleted_at', null)
+          from sync_src.dispatch_comment c
+          join public.treatment_plans tp on tp.legacy_plan_id = c.plan_id
+          cross join lateral (select translate(c.text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') as t) lt
+          cross join lateral (select case when lt.t like '%approve%' or lt.t like '%looks good%' then 'doctor_response'
+                                          when lt.t like '%question%' or lt.t like '%?%' then 'patient_question'
+                                          when lt.t like '%treatment%' or lt.t like '%plan%' then 'treatment_update'
+                                          else 'clinical_note' end as kind) k;
+    when 'system_messages' then
+        return query
+        select n.id::bigint, jsonb_build_object(
+                   'recipient_type', case when n.recipient_id is null then null when n.template_name like 'patient\_%' then 'patient' else 'user' end,
+                   'recipient_patient_id', case when n.template_name like 'patient\_%' then (select t.id from public.patients t where t.legacy_patient_id = n.recipient_id) end,
+                   'recipient_profile_id', case when n.template_name not like 'patient\_%' then (select t.id from public.profiles t where t.legacy_user_id = n.recipient_id) end,
+                   'message_type', case when lower(n.template_name) like '%payment\_reminder%' then 'billing'
+                                        when lower(n.template_name) like '%appointment\_confirmation%' then 'appointment'
+                                        when lower(n.template_name) like '%treatment\_update%' then 'clinical'
+                                        when lower(n.template_name) like '%system\_maintenance%' then 'system'
+                                        when lower(n.template_name) like '%welcome\_message%' then 'onboarding' else 'general' end,
+                   'sender', case when n.sender = '' then 'system' else n.sender end,
+                   'template_name', n.template_name, 'template_context', ctx.j, 'subject', n.subject,
+                   'content', oracle.render(n.content, ctx.j),
+                   'priority', case when lower(n.template_name) like '%urgent%' then 'high' else 'normal' end,
+                   'is_urgent', lower(n.template_name) like '%urgent%',
+                   'scheduled_at', n.send_at, 'sent_at', n.sent_at, 'delivery_status', 'delivered',
+                   'metadata', jsonb_build_object('legacy_sender', n.sender, 'legacy_template_name', n.template_name,
+                                                  'original_content_length', char_length(n.content)),
+                   'created_at', n.created_at, 'deleted_at', null)
+          from sync_src.dispatch_notification n
+          cross join lateral (select case when n.template_context = '' then '{}'::jsonb else oracle.json_object(n.template_context) end as j) ctx
+         where n.send and n.sent and ctx.j is not null
+           and (n.recipient_id is null
+                or n.template_name like 'patient\_%' and exists (select 1 from sync_src.dispatch_patient p where p.id = n.recipient_id)
+                or n.template_name not like 'patient\_%' and exists (select 1 from sync_src.auth_user u where u.id = n.recipient_id));
+    when 'files' then
+        return query
+        select f.id::bigint, jsonb_build_object(
+                   'name', f.name, 'storage_path', f.path, 'size_bytes', f.size, 'mime_type', f.mime_type,
+                   'uploaded_by', (select t.id from public.profiles t where t.legacy_user_id = f.uploaded_by_id),
+                   'created_at', f.created_at, 'updated_at', f.created_at, 'deleted_at', null)
+          from sync_src.dispatch_file f;
+    when 'case_files' then
+        return query
+        select l.id::bigint, jsonb_build_object(
+                   'file_id', (select t.id from public.files t where t.legacy_file_id = l.file_id),
+                   'case_id', (select t.id from public.cases t where t.legacy_instruction_id = l.instruction_id),
+                   'created_at', l.created_at)
+          from sync_src.dispatch_file_instruction l;
     else
         raise exception 'oracle: no expectation for entity %', p_entity;
     end case;
@@ -70,13 +241,12 @@ begin
     for e in select s.name, s.target_table, s.legacy_id_column from sync.entities s
               where (p_entity is null or s.name = p_entity) and s.name <> 'content_types'
                 and (p_entity is not null or to_regclass('sync_src.' || split_part(s.source_table, '.', 2)) is not null)
-                and s.name in ('profiles', 'offices', 'patients')
               order by s.name
     loop
         return query execute format($q$
             with exp as (select * from oracle.expected($1)),
                  act as (select (to_jsonb(t) ->> %2$L)::bigint as legacy_id, to_jsonb(t) as actual
-                           from %1$s t where %2$I is not null and (to_jsonb(t) -> 'deleted_at') in ('null', null)),
+                           from %1$s t where %2$I is not null and coalesce(to_jsonb(t) -> 'deleted_at', 'null') = 'null'),
                  j as (select coalesce(x.legacy_id, a.legacy_id) as legacy_id, x.expected, a.actual
                          from exp x full join act a on a.legacy_id = x.legacy_id)
             select $1, j.legacy_id, 'missing', null::text, j.expected, null::jsonb from j where j.actual is null

@@ -19,6 +19,7 @@ create table sync.entities (
     depends_on text[] not null default '{}',    -- entities whose id map this one reads
     delete_mode text not null default 'soft' check (delete_mode in ('soft', 'hard')),
     delete_alert text,                          -- alert kind raised for each source delete (e.g. financial_delete)
+    derive jsonb not null default '[]',          -- derived columns: [{parent, fk, column, parent_column}], re-derived when the parent changes
     has_updated_at boolean not null default true,
     has_deleted_at boolean not null default true
 );
@@ -26,7 +27,7 @@ comment on table sync.entities is 'Entity registry: one transform function, one 
 
 -- What a transform returns for each pending upsert: a row to write, or why not.
 create type sync.transformed as (
-    inbox_id bigint,
+    work_id bigint,            -- the sync.work_in row it answers
     outcome text,              -- write | park | quarantine | skip
     data jsonb,                -- write: target columns (without id and legacy id column)
     parent_entity text,        -- park: the entity of the missing parent
@@ -185,10 +186,23 @@ create table sync.content_types (
 -- before each use. Permanent rather than temporary so that every statement that reads them is
 -- planned once and checked by plpgsql_check, and no catalog rows churn per batch.
 create unlogged table sync.work_pull (tbl text not null, pk bigint not null, captured_at timestamptz not null, n integer not null);
-create unlogged table sync.work_del (inbox_id bigint not null, legacy_id bigint not null, captured_at timestamptz not null, target_id uuid);
+-- The changes being applied now, for one entity: from the inbox (tick) or straight from the
+-- source (backfill). Transforms read this table. work_id is the inbox id, or the legacy id for
+-- backfill rows (which have no inbox row unless they park or are quarantined).
+create unlogged table sync.work_in (
+    work_id bigint primary key,
+    inbox_id bigint,
+    legacy_id bigint not null,
+    op text not null,
+    image jsonb,
+    source_version bigint not null,
+    captured_at timestamptz not null
+);
+create unlogged table sync.work_del (work_id bigint not null, inbox_id bigint, legacy_id bigint not null, captured_at timestamptz not null, target_id uuid);
 create unlogged table sync.work_t of sync.transformed;
 create unlogged table sync.work_w (
-    inbox_id bigint not null,
+    work_id bigint not null,
+    inbox_id bigint,
     legacy_id bigint not null,
     source_version bigint not null,
     captured_at timestamptz not null,

@@ -224,17 +224,6 @@ begin
         v_rows := v_rows + v_n;
     end loop;
 
-    -- A newer change to a row replaces its older open ones (and releases their quarantine).
-    with newer as (
-        update sync.inbox o set status = 'superseded', applied_at = now()
-          from sync.inbox n
-         where n.batch_id = v_batch and o.entity = n.entity and o.legacy_id = n.legacy_id
-           and o.id < n.id and o.status in ('pending', 'parked', 'quarantined')
-        returning o.entity, o.legacy_id
-    )
-    update sync.quarantine q set released_at = now(), released_by = 'newer change'
-      from newer where q.entity = newer.entity and q.legacy_id = newer.legacy_id and q.released_at is null;
-
     update sync.batches set rows = v_rows where id = v_batch;
     update sync.source set cursor_snapshot = v_snap, last_pull_at = now();
     return jsonb_build_object('batch_id', v_batch, 'changes', v_changes, 'rows', v_rows);

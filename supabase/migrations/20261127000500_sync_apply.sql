@@ -33,8 +33,11 @@ as $$
              group by entity) y;
 $$;
 
--- Applies the open changes of one entity, set-based. Returns {outcome: n}.
-create function sync._apply_entity(p_entity text, p_run_id bigint)
+-- Applies the changes of one entity, set-based. With p_from_inbox (a tick) the work set is the
+-- entity's pending inbox rows; without it (a backfill chunk) the caller has filled sync.work_in
+-- straight from the source, and only rows that park or are quarantined enter the inbox.
+-- Returns {outcome: n} (zero counts left out).
+create function sync._apply_entity(p_entity text, p_run_id bigint, p_from_inbox boolean default true)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -48,21 +51,45 @@ declare
     v_n integer;
     v_ins integer;
     v_upd integer;
+    v_child record;
 begin
     select * into e from sync.entities where name = p_entity;
 
-    -- Parked changes whose missing parent is now mapped go back to pending (indexed, cheap).
-    update sync.inbox i set status = 'pending', parent_entity = null, parent_legacy_id = null
-     where i.entity = p_entity and i.status = 'parked'
-       and exists (select 1 from sync.id_map m where m.entity = i.parent_entity and m.legacy_id = i.parent_legacy_id);
+    if p_from_inbox then
+        -- Parked changes whose missing parent is now mapped go back to pending (indexed, cheap).
+        update sync.inbox i set status = 'pending', parent_entity = null, parent_legacy_id = null
+         where i.entity = p_entity and i.status = 'parked'
+           and exists (select 1 from sync.id_map m where m.entity = i.parent_entity and m.legacy_id = i.parent_legacy_id);
+
+        -- A newer change to a row replaces its older open ones (newest by source version, then
+        -- arrival), and releases their quarantine: a fixing update un-quarantines the row.
+        with ranked as (
+            select i.id, i.legacy_id,
+                   row_number() over (partition by i.legacy_id order by i.source_version desc, i.id desc) as rn,
+                   bool_or(i.status = 'pending') over (partition by i.legacy_id) as has_pending
+              from sync.inbox i
+             where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined')
+        ), older as (
+            update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
+              from ranked r where r.id = i.id and r.rn > 1 and r.has_pending
+            returning i.legacy_id
+        )
+        update sync.quarantine q set released_at = now(), released_by = 'newer change'
+          from older where q.entity = p_entity and q.legacy_id = older.legacy_id and q.released_at is null;
+
+        truncate sync.work_in;
+        insert into sync.work_in (work_id, inbox_id, legacy_id, op, image, source_version, captured_at)
+        select i.id, i.id, i.legacy_id, i.op, i.image, i.source_version, i.captured_at
+          from sync.inbox i where i.entity = p_entity and i.status = 'pending';
+    end if;
 
     -- Deletes, by the pack's rule: soft (deleted_at = capture time) or hard; optional alert.
     truncate sync.work_del;
-    insert into sync.work_del (inbox_id, legacy_id, captured_at, target_id)
-    select i.id as inbox_id, i.legacy_id, i.captured_at, m.target_id
-      from sync.inbox i
-      left join sync.id_map m on m.entity = p_entity and m.legacy_id = i.legacy_id
-     where i.entity = p_entity and i.status = 'pending' and i.op = 'delete';
+    insert into sync.work_del (work_id, inbox_id, legacy_id, captured_at, target_id)
+    select w.work_id, w.inbox_id, w.legacy_id, w.captured_at, m.target_id
+      from sync.work_in w
+      left join sync.id_map m on m.entity = p_entity and m.legacy_id = w.legacy_id
+     where w.op = 'delete';
     if exists (select 1 from sync.work_del) then
         if e.delete_mode = 'hard' then
             execute format('delete from %s t using sync.work_del d where t.id = d.target_id', e.target_table);
@@ -87,7 +114,7 @@ begin
           from sync.work_del d where i.id = d.inbox_id;
     end if;
 
-    -- The pack's transform over the entity's pending upserts.
+    -- The pack's transform over the work set's upserts.
     truncate sync.work_t;
     execute format('insert into sync.work_t select * from %s()', e.transform);
     if not exists (select 1 from sync.work_t) then
@@ -97,15 +124,15 @@ begin
     -- Target ids: the id map, else adoption of a row the one-off migration created, else UUID v5.
     truncate sync.work_w;
     execute format($q$
-        insert into sync.work_w (inbox_id, legacy_id, source_version, captured_at, data, issues, id, mapped_version)
-        select t.inbox_id, i.legacy_id, i.source_version, i.captured_at, t.data, t.issues,
+        insert into sync.work_w (work_id, inbox_id, legacy_id, source_version, captured_at, data, issues, id, mapped_version)
+        select t.work_id, w.inbox_id, w.legacy_id, w.source_version, w.captured_at, t.data, t.issues,
                coalesce(m.target_id, a.id,
-                        extensions.uuid_generate_v5('5b0e3c2a-8f4d-4e71-9c6a-1d2f3e4a5b6c'::uuid, $1 || ':' || i.legacy_id)) as id,
-               m.source_version as mapped_version
+                        extensions.uuid_generate_v5('5b0e3c2a-8f4d-4e71-9c6a-1d2f3e4a5b6c'::uuid, $1 || ':' || w.legacy_id)),
+               m.source_version
           from sync.work_t t
-          join sync.inbox i on i.id = t.inbox_id
-          left join sync.id_map m on m.entity = $1 and m.legacy_id = i.legacy_id
-          left join %1$s a on m.target_id is null and a.%2$I = i.legacy_id
+          join sync.work_in w on w.work_id = t.work_id
+          left join sync.id_map m on m.entity = $1 and m.legacy_id = w.legacy_id
+          left join %1$s a on m.target_id is null and a.%2$I = w.legacy_id
          where t.outcome = 'write' $q$, e.target_table, e.legacy_id_column)
     using p_entity;
 
@@ -113,6 +140,8 @@ begin
     update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id, reason = 'stale'
       from sync.work_w w where i.id = w.inbox_id and w.source_version < w.mapped_version;
     delete from sync.work_w w where w.source_version < w.mapped_version;
+    get diagnostics v_n = row_count;
+    if v_n > 0 then v_counts := v_counts || jsonb_build_object('stale', v_n); end if;
 
     select string_agg(format('%I', c), ', '), string_agg(format('%1$I = excluded.%1$I', c), ', '),
            string_agg(format('t.%1$I', c), ', ') || ') is distinct from (' || string_agg(format('excluded.%1$I', c), ', ')
@@ -140,7 +169,33 @@ begin
     select p_entity, w.legacy_id, w.id, w.source_version, w.data, false, now() from sync.work_w w
     on conflict (entity, legacy_id) do update
        set target_id = excluded.target_id, source_version = excluded.source_version, image = excluded.image,
-           deleted = false, updated_at = now();
+           deleted = false, updated_at = now()
+     where m.image is distinct from excluded.image or m.source_version <> excluded.source_version
+        or m.target_id <> excluded.target_id or m.deleted;
+
+    -- Derived columns of other entities that follow this one's rows (e.g. a case_id taken from
+    -- the parent's target row) are re-derived now, and their last written image with them.
+    for v_child in
+        select c.name, c.target_table, d.value as rule
+          from sync.entities c, jsonb_array_elements(c.derive) d
+         where d.value ->> 'parent' = p_entity
+    loop
+        execute format($q$
+            with changed as (
+                update %1$s c set %2$I = p.%3$I
+                  from %4$s p, sync.work_w w
+                 where w.id = p.id and c.%5$I = p.id and c.%2$I is distinct from p.%3$I
+                returning c.id, to_jsonb(c.%2$I) as value
+            )
+            update sync.id_map m set image = jsonb_set(m.image, array[%6$L], changed.value), updated_at = now()
+              from changed where m.entity = %7$L and m.target_id = changed.id $q$,
+            v_child.target_table, v_child.rule ->> 'column', v_child.rule ->> 'parent_column', e.target_table,
+            v_child.rule ->> 'fk', v_child.rule ->> 'column', v_child.name);
+        get diagnostics v_n = row_count;
+        if v_n > 0 then
+            v_counts := v_counts || jsonb_build_object('rederived', coalesce((v_counts ->> 'rederived')::integer, 0) + v_n);
+        end if;
+    end loop;
 
     -- Unknown codes: recorded as data-integrity issues, the row still syncs.
     insert into sync.integrity_issues as ii (entity, legacy_id, source_table, column_name, code)
@@ -152,41 +207,60 @@ begin
     update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
       from sync.work_w w where i.id = w.inbox_id;
 
+    -- Backfill rows that park or are quarantined enter the inbox, where they wait and are seen.
+    if not p_from_inbox then
+        with moved as (
+            insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at, run_id, status)
+            select p_entity, w.legacy_id, w.op, w.image, w.source_version, w.captured_at, p_run_id, 'pending'
+              from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+             where t.outcome in ('park', 'quarantine')
+            returning id, legacy_id
+        )
+        update sync.work_in w set inbox_id = moved.id from moved where w.legacy_id = moved.legacy_id;
+    end if;
+
     -- Rows whose parent is not mapped yet wait for it.
     update sync.inbox i set status = 'parked', parent_entity = t.parent_entity, parent_legacy_id = t.parent_legacy_id,
                             attempts = i.attempts + 1, run_id = p_run_id
-      from sync.work_t t where i.id = t.inbox_id and t.outcome = 'park';
+      from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+     where i.id = w.inbox_id and t.outcome = 'park';
     get diagnostics v_n = row_count;
     if v_n > 0 then v_counts := v_counts || jsonb_build_object('parked', v_n); end if;
 
     -- Rows that can never apply as they stand: quarantined with a reason; nothing else waits.
     update sync.inbox i set status = 'quarantined', reason = t.reason, message = t.message, run_id = p_run_id
-      from sync.work_t t where i.id = t.inbox_id and t.outcome = 'quarantine';
+      from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+     where i.id = w.inbox_id and t.outcome = 'quarantine';
     get diagnostics v_n = row_count;
     if v_n > 0 then
         v_counts := v_counts || jsonb_build_object('quarantined', v_n);
         insert into sync.quarantine as q (entity, legacy_id, inbox_id, reason, message)
-        select p_entity, i.legacy_id, i.id, t.reason, t.message
-          from sync.work_t t join sync.inbox i on i.id = t.inbox_id where t.outcome = 'quarantine'
+        select p_entity, w.legacy_id, w.inbox_id, t.reason, t.message
+          from sync.work_t t join sync.work_in w on w.work_id = t.work_id where t.outcome = 'quarantine'
         on conflict (entity, legacy_id) where released_at is null
         do update set inbox_id = excluded.inbox_id, reason = excluded.reason, message = excluded.message;
     end if;
 
     -- Filtered rows: skipped; a synced row that stops qualifying is soft-deleted.
     update sync.inbox i set status = 'skipped', applied_at = now(), run_id = p_run_id
-      from sync.work_t t where i.id = t.inbox_id and t.outcome = 'skip';
-    get diagnostics v_n = row_count;
+      from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+     where i.id = w.inbox_id and t.outcome = 'skip';
+    select count(*) into v_n from sync.work_t t where t.outcome = 'skip';
     if v_n > 0 then
         v_counts := v_counts || jsonb_build_object('skipped', v_n);
+    end if;
+    if v_n > 0 and e.has_deleted_at then
         execute format($q$
-            update %s x set deleted_at = i.captured_at
+            update %s x set deleted_at = w.captured_at
               from sync.work_t t
-              join sync.inbox i on i.id = t.inbox_id
-              join sync.id_map m on m.entity = $1 and m.legacy_id = i.legacy_id
+              join sync.work_in w on w.work_id = t.work_id
+              join sync.id_map m on m.entity = $1 and m.legacy_id = w.legacy_id
              where t.outcome = 'skip' and x.id = m.target_id and x.deleted_at is null $q$, e.target_table)
         using p_entity;
         get diagnostics v_n = row_count;
-        if v_n > 0 then v_counts := v_counts || jsonb_build_object('deleted', coalesce((v_counts ->> 'deleted')::integer, 0) + v_n); end if;
+        if v_n > 0 then
+            v_counts := v_counts || jsonb_build_object('deleted', coalesce((v_counts ->> 'deleted')::integer, 0) + v_n);
+        end if;
     end if;
     return (select coalesce(jsonb_object_agg(key, value), '{}') from jsonb_each(v_counts) where value <> '0');
 end;
@@ -297,6 +371,6 @@ end;
 $$;
 comment on procedure sync.tick(integer, jsonb) is
     'Pulls and applies batch by batch (committing each) until drained or max_seconds is spent; returns the run summary. One applier at a time.';
-revoke execute on function sync._apply_order(), sync._add_counts(jsonb, jsonb), sync._apply_entity(text, bigint),
+revoke execute on function sync._apply_order(), sync._add_counts(jsonb, jsonb), sync._apply_entity(text, bigint, boolean),
     sync._apply(bigint) from public;
 revoke execute on procedure sync.tick(integer, jsonb) from public;

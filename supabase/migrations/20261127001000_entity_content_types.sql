@@ -6,12 +6,12 @@ language sql
 stable
 set search_path = ''
 as $$
-    select i.id, 'write',
+    select i.work_id, 'write',
            jsonb_build_object('app_label', i.image ->> 'app_label', 'model', i.image ->> 'model',
                               'created_at', i.captured_at, 'updated_at', i.captured_at),
            null::text, null::bigint, null::text, null::text, null::jsonb
-      from sync.inbox i
-     where i.entity = 'content_types' and i.status = 'pending' and i.op = 'upsert';
+      from sync.work_in i
+     where i.op = 'upsert';
 $$;
 revoke execute on function sync.transform_content_types() from public;
 

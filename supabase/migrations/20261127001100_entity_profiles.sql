@@ -5,7 +5,7 @@ language sql
 stable
 set search_path = ''
 as $$
-    select i.id, 'write',
+    select i.work_id, 'write',
            jsonb_build_object(
                'username', i.image -> 'username',
                'email', nullif(i.image ->> 'email', ''),
@@ -20,8 +20,8 @@ as $$
                'created_at', i.image -> 'date_joined',
                'updated_at', i.captured_at),
            null::text, null::bigint, null::text, null::text, null::jsonb
-      from sync.inbox i
-     where i.entity = 'profiles' and i.status = 'pending' and i.op = 'upsert';
+      from sync.work_in i
+     where i.op = 'upsert';
 $$;
 revoke execute on function sync.transform_profiles() from public;
 

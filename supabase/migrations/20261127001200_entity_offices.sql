@@ -5,7 +5,7 @@ language sql
 stable
 set search_path = ''
 as $$
-    select i.id, 'write',
+    select i.work_id, 'write',
            jsonb_build_object(
                'name', i.image -> 'name',
                'phone', nullif(i.image ->> 'phone', ''),
@@ -16,8 +16,8 @@ as $$
                'created_at', i.image -> 'created_at',
                'updated_at', i.image -> 'updated_at'),
            null::text, null::bigint, null::text, null::text, null::jsonb
-      from sync.inbox i
-     where i.entity = 'offices' and i.status = 'pending' and i.op = 'upsert';
+      from sync.work_in i
+     where i.op = 'upsert';
 $$;
 revoke execute on function sync.transform_offices() from public;
 

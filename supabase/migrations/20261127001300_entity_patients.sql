@@ -6,7 +6,7 @@ language sql
 stable
 set search_path = ''
 as $$
-    select i.id,
+    select i.work_id,
            case when mo.target_id is null or (v.user_id is not null and mu.target_id is null)
                      or (v.doctor_id is not null and md.target_id is null) then 'park' else 'write' end,
            case when mo.target_id is not null then jsonb_build_object(
@@ -29,7 +29,7 @@ as $$
                 when v.doctor_id is not null and md.target_id is null then v.doctor_id end,
            null::text, null::text,
            case when s.status is null then jsonb_build_array(jsonb_build_object('column', 'status_id', 'code', i.image ->> 'status_id')) end
-      from sync.inbox i
+      from sync.work_in i
      cross join lateral (select (i.image ->> 'office_id')::bigint as office_id, (i.image ->> 'user_id')::bigint as user_id,
                                 (i.image ->> 'doctor_id')::bigint as doctor_id) v
       left join sync.id_map mo on mo.entity = 'offices' and mo.legacy_id = v.office_id
@@ -37,7 +37,7 @@ as $$
       left join sync.id_map md on md.entity = 'profiles' and md.legacy_id = v.doctor_id
       left join (values (1, 'lead'), (2, 'active'), (3, 'in_treatment'), (4, 'retention'), (5, 'completed'), (6, 'archived'))
                 s (code, status) on s.code = (i.image ->> 'status_id')::integer
-     where i.entity = 'patients' and i.status = 'pending' and i.op = 'upsert';
+     where i.op = 'upsert';
 $$;
 revoke execute on function sync.transform_patients() from public;
 

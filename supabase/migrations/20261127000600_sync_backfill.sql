@@ -1,0 +1,156 @@
+-- Backfill: a full copy of one entity or all, chunked by primary key straight from the foreign
+-- tables, applied through the same set-based applier, committing chunk by chunk, resumable.
+
+-- Copies and applies one chunk: the next p_limit source rows of an entity after key p_after,
+-- read in one remote snapshot whose xmax is their version (an older image never overwrites a
+-- newer one), straight into the applier's work set (no inbox round trip for rows that apply).
+-- Returns {rows, last_id, counts}.
+create function sync._backfill_chunk(p_run_id bigint, p_entity text, p_after bigint, p_limit integer)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    e sync.entities;
+    v_snap text;
+    v_rows integer;
+    v_last bigint;
+    v_counts jsonb;
+begin
+    select * into e from sync.entities where name = p_entity;
+    select snap into v_snap from sync_src_capture.current_snapshot;
+    truncate sync.work_in;
+    execute format($q$
+        insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
+        select s.%1$I, s.%1$I, 'upsert', to_jsonb(s), $1, now()
+          from (select * from %2$s where %1$I > $2 order by %1$I limit $3) s $q$, e.source_pk, sync._source_relation(p_entity))
+    using pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, p_after, p_limit;
+    select count(*), max(legacy_id) into v_rows, v_last from sync.work_in;
+    v_counts := sync._apply_entity(p_entity, p_run_id, false);
+    return jsonb_build_object('rows', v_rows, 'last_id', v_last, 'counts', v_counts);
+end;
+$$;
+revoke execute on function sync._backfill_chunk(bigint, text, bigint, integer) from public;
+
+-- Progress of a backfill run, with overall done/total, rate and ETA computed from per-entity numbers.
+create function sync._backfill_progress(p_entities jsonb, p_started timestamptz)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select jsonb_build_object(
+        'entities', p_entities,
+        'done', d.done, 'total', d.total,
+        'rate', round(d.done / greatest(extract(epoch from clock_timestamp() - p_started), 0.001), 1),
+        'eta_seconds', case when d.done > 0 then round((d.total - d.done) * extract(epoch from clock_timestamp() - p_started) / d.done) end)
+      from (select coalesce(sum((v ->> 'done')::bigint), 0) as done, coalesce(sum((v ->> 'total')::bigint), 0) as total
+              from jsonb_each(p_entities) x (k, v)) d;
+$$;
+revoke execute on function sync._backfill_progress(jsonb, timestamptz) from public;
+
+create function sync.backfill_status()
+returns jsonb
+language sql
+stable
+security definer
+set search_path = ''
+as $$
+    select coalesce((select jsonb_build_object('run_id', r.id, 'status', r.status, 'started_at', r.started_at,
+                                               'ended_at', r.ended_at, 'progress', r.progress, 'error', r.error)
+                       from sync.runs r where r.mode = 'backfill' order by r.id desc limit 1),
+                    jsonb_build_object('status', 'none'));
+$$;
+comment on function sync.backfill_status() is 'Progress of the current or last backfill: per entity rows done and total, rate, ETA. Read-only.';
+revoke execute on function sync.backfill_status() from public;
+
+-- Starts or resumes a backfill (one entity, or all when NULL) as a run, chunk by chunk, each
+-- committed; an unfinished backfill run of the same entities is resumed from its last
+-- committed chunk. Same applier lock as the tick: a second caller gets already_running.
+create procedure sync.backfill(entity text default null, inout summary jsonb default null)
+language plpgsql
+as $$
+declare
+    v_lock bigint := hashtext('sync.applier');
+    v_run sync.runs;
+    v_entities text[];
+    v_name text;
+    v_prog jsonb;
+    v_chunk jsonb;
+    v_limit integer := (sync.get_config() ->> 'batch_size')::integer;
+    v_total bigint;
+    v_counts jsonb := '{}';
+    v_error jsonb;
+    v_state text;
+    v_msg text;
+    v_t0 timestamptz := clock_timestamp();
+begin
+    if entity is not null and not exists (select 1 from sync.entities e where e.name = backfill.entity) then
+        perform sync._raise(404, format('unknown entity "%s"', entity));
+    end if;
+    if not pg_catalog.pg_try_advisory_lock(v_lock) then
+        summary := jsonb_build_object('status', 'already_running', 'run',
+            (select to_jsonb(r) from sync.runs r where r.status = 'running' order by r.id desc limit 1));
+        return;
+    end if;
+    v_entities := array(select o.name from sync._apply_order() o
+                         where (backfill.entity is null or o.name = backfill.entity)
+                           and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true));
+    select * into v_run from sync.runs r
+     where r.mode = 'backfill' and r.status in ('running', 'failed', 'partial', 'paused') and r.entities = v_entities
+     order by r.id desc limit 1;
+    if found then
+        update sync.runs set status = 'running', error = null where id = v_run.id returning * into v_run;
+        v_counts := v_run.counts;
+    else
+        v_prog := '{}';
+        foreach v_name in array v_entities loop
+            execute format('select count(*) from %s', sync._source_relation(v_name)) into v_total;
+            v_prog := v_prog || jsonb_build_object(v_name, jsonb_build_object('done', 0, 'total', v_total, 'last_id', 0, 'finished', false));
+        end loop;
+        insert into sync.runs (mode, status, trigger, entities, started_at, progress)
+        values ('backfill', 'running', coalesce(nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'), v_entities,
+                v_t0, sync._backfill_progress(v_prog, v_t0))
+        returning * into v_run;
+    end if;
+    commit;
+
+    foreach v_name in array v_entities loop
+        loop
+            select r.progress -> 'entities' into v_prog from sync.runs r where r.id = v_run.id;
+            exit when (v_prog #>> array[v_name, 'finished'])::boolean;
+            begin
+                v_chunk := sync._backfill_chunk(v_run.id, v_name, (v_prog #>> array[v_name, 'last_id'])::bigint, v_limit);
+                v_prog := jsonb_set(v_prog, array[v_name], (v_prog -> v_name) || jsonb_build_object(
+                    'done', (v_prog #>> array[v_name, 'done'])::bigint + (v_chunk ->> 'rows')::bigint,
+                    'last_id', coalesce((v_chunk ->> 'last_id')::bigint, (v_prog #>> array[v_name, 'last_id'])::bigint),
+                    'finished', (v_chunk ->> 'rows')::integer < v_limit));
+                v_counts := sync._add_counts(v_counts, jsonb_build_object(v_name, v_chunk -> 'counts'));
+                update sync.runs set progress = sync._backfill_progress(v_prog, coalesce(v_run.started_at, v_t0)), counts = v_counts
+                 where id = v_run.id;
+            exception when others then
+                get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
+                v_error := jsonb_build_object('phase', 'backfill', 'entity', v_name, 'sqlstate', v_state, 'message', v_msg,
+                    'category', case when v_state like '08%' or v_state like 'HV%' then 'network' else 'database' end);
+            end;
+            commit;
+            exit when v_error is not null;
+        end loop;
+        exit when v_error is not null;
+    end loop;
+
+    update sync.runs set status = case when v_error is null then 'succeeded' else 'failed' end,
+                         ended_at = clock_timestamp(), error = v_error,
+                         timings = jsonb_build_object('backfill_ms', round(extract(epoch from clock_timestamp() - v_t0) * 1000))
+     where id = v_run.id
+     returning jsonb_build_object('run_id', id, 'status', status, 'counts', counts, 'progress', progress, 'timings', timings,
+                                  'error', error)
+          into summary;
+    update sync.runs set summary = backfill.summary where id = v_run.id;
+    commit;
+    perform pg_catalog.pg_advisory_unlock(v_lock);
+end;
+$$;
+comment on procedure sync.backfill(text, jsonb) is
+    'Starts or resumes a backfill of one entity (NULL: all) as a run, committing chunk by chunk; returns when every chunk is copied and applied.';
+revoke execute on procedure sync.backfill(text, jsonb) from public;

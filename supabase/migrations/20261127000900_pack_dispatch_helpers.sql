@@ -1,0 +1,89 @@
+-- Helpers of the dispatch mapping pack (mappings.md, general rules): ASCII case folding, safe JSON
+-- parsing, placeholder rendering, money parsing. Pure functions, no table access.
+
+-- ASCII-only lower-casing ("lower-cased" and "contains" are ASCII case-insensitive).
+create function sync.ascii_lower(p_text text)
+returns text
+language sql
+immutable parallel safe
+set search_path = ''
+return translate(p_text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz');
+
+-- Parses text as JSON; NULL when it is not valid JSON (instead of raising).
+create function sync.try_jsonb(p_text text)
+returns jsonb
+language plpgsql
+immutable parallel safe
+set search_path = ''
+as $$
+begin
+    return p_text::jsonb;
+exception when others then
+    return null;
+end;
+$$;
+
+-- The value at a dotted path of object keys, as placeholder text: strings as they are, numbers
+-- and booleans as jsonb prints them; NULL when missing, JSON null, an object or an array, or
+-- when a non-object is reached before the last segment.
+create function sync.placeholder_value(p_context jsonb, p_path text)
+returns text
+language plpgsql
+immutable parallel safe
+set search_path = ''
+as $$
+declare
+    v_cur jsonb := p_context;
+    v_seg text;
+begin
+    foreach v_seg in array string_to_array(p_path, '.') loop
+        if jsonb_typeof(v_cur) is distinct from 'object' then
+            return null;
+        end if;
+        v_cur := v_cur -> v_seg;
+    end loop;
+    return case jsonb_typeof(v_cur) when 'string' then v_cur #>> '{}' when 'number' then v_cur::text
+                                    when 'boolean' then v_cur::text end;
+end;
+$$;
+
+-- Replaces every {{ path }} placeholder in one pass (replaced values are not scanned again);
+-- a placeholder without a value stays exactly as written.
+create function sync.render_placeholders(p_content text, p_context jsonb)
+returns text
+language sql
+immutable parallel safe
+set search_path = ''
+as $$
+    select case when strpos(p_content, '{{') = 0 then p_content else (
+        select string_agg(p.piece || coalesce(m.out, ''), '' order by p.ord)
+          from unnest(regexp_split_to_array(p_content, '\{\{ *[A-Za-z0-9_]+(\.[A-Za-z0-9_]+)* *\}\}')) with ordinality p (piece, ord)
+          left join (select x.ord, coalesce(sync.placeholder_value(p_context, x.m[2]), '{{' || x.m[1] || x.m[2] || x.m[3] || '}}') as out
+                       from regexp_matches(p_content, '\{\{( *)([A-Za-z0-9_]+(?:\.[A-Za-z0-9_]+)*)( *)\}\}', 'g')
+                            with ordinality x (m, ord)) m on m.ord = p.ord)
+    end;
+$$;
+
+-- Money as text → numeric(12,2), exactly: U+0020-trimmed text matching ^-?[0-9]+(\.[0-9]{1,2})?$
+-- with absolute value below 10^10; NULL otherwise. Never through floating point.
+create function sync.parse_amount(p_text text)
+returns numeric
+language sql
+immutable parallel safe
+set search_path = ''
+as $$
+    select case when btrim(p_text, ' ') ~ '^-?[0-9]+(\.[0-9]{1,2})?$' and length(split_part(ltrim(btrim(p_text, ' '), '-'), '.', 1)) <= 40
+                     and abs(btrim(p_text, ' ')::numeric) < 1e10
+                then btrim(p_text, ' ')::numeric(12, 2) end;
+$$;
+
+-- The word for a code, from a list of words for consecutive codes starting at p_first; NULL if unknown.
+create function sync.code_label(p_code integer, p_labels text[], p_first integer default 1)
+returns text
+language sql
+immutable parallel safe
+set search_path = ''
+return case when p_code >= p_first then p_labels[p_code - p_first + 1] end;
+
+revoke execute on function sync.code_label(integer, text[], integer), sync.ascii_lower(text), sync.try_jsonb(text), sync.placeholder_value(jsonb, text),
+    sync.render_placeholders(text, jsonb), sync.parse_amount(text) from public;
