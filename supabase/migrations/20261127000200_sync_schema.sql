@@ -42,13 +42,14 @@ create table sync.id_map (
     legacy_id bigint not null,
     target_id uuid not null,
     source_version bigint not null default 0,  -- xmax of the source snapshot the last image was read at
-    image jsonb,                               -- the columns the sync last wrote
-    image_hash text generated always as (md5(image::text)) stored,
+    image jsonb,                               -- the columns the sync last wrote (hash it on demand: md5(image::text))
     deleted boolean not null default false,
     updated_at timestamptz not null default now(),
     primary key (entity, legacy_id)
 );
-create unique index id_map_target_idx on sync.id_map (entity, target_id);
+-- By target id alone: no index but the primary key may lead with the entity, so a lookup by
+-- (entity, legacy id) can never pick the wrong one while statistics lag behind a backfill.
+create index id_map_target_idx on sync.id_map (target_id);
 
 create table sync.source (
     id boolean primary key default true check (id),

@@ -19,6 +19,7 @@ set search_path = ''
 as $$
     select jsonb_build_object(
         'batch_size', 5000,
+        'backfill_batch_size', 20000,
         'tick_budget_seconds', 50,
         'schedule_interval', '1 minute',
         'transport', 'fdw',
@@ -94,6 +95,11 @@ begin
             if jsonb_typeof(v_value) <> 'number' or v_value::numeric <> trunc(v_value::numeric)
                or v_value::numeric not between 1 and 100000 then
                 perform sync._raise(400, format('batch_size must be an integer from 1 to 100000, got %s', v_value));
+            end if;
+        when 'backfill_batch_size' then
+            if jsonb_typeof(v_value) <> 'number' or v_value::numeric <> trunc(v_value::numeric)
+               or v_value::numeric not between 100 and 200000 then
+                perform sync._raise(400, format('backfill_batch_size must be an integer from 100 to 200000, got %s', v_value));
             end if;
         when 'tick_budget_seconds' then
             if jsonb_typeof(v_value) <> 'number' or v_value::numeric <> trunc(v_value::numeric)

@@ -167,6 +167,7 @@ create function sync._pull(p_run_id bigint)
 returns jsonb
 language plpgsql
 set search_path = ''
+set jit = off
 as $$
 declare
     v_cursor text;

@@ -41,6 +41,7 @@ create function sync._apply_entity(p_entity text, p_run_id bigint, p_from_inbox 
 returns jsonb
 language plpgsql
 set search_path = ''
+set jit = off
 as $$
 declare
     e sync.entities;
@@ -83,12 +84,17 @@ begin
           from sync.inbox i where i.entity = p_entity and i.status = 'pending';
     end if;
 
+    -- Lookups of the id map and the inbox below are written as per-row probes of their primary
+    -- keys (scalar subqueries, = any (array(...))): their statistics lag a whole entity behind
+    -- during a backfill, and a planner that believes an entity has one mapped row would otherwise
+    -- scan it once per work row.
+
     -- Deletes, by the pack's rule: soft (deleted_at = capture time) or hard; optional alert.
     truncate sync.work_del;
     insert into sync.work_del (work_id, inbox_id, legacy_id, captured_at, target_id)
-    select w.work_id, w.inbox_id, w.legacy_id, w.captured_at, m.target_id
+    select w.work_id, w.inbox_id, w.legacy_id, w.captured_at,
+           (select m.target_id from sync.id_map m where m.entity = p_entity and m.legacy_id = w.legacy_id)
       from sync.work_in w
-      left join sync.id_map m on m.entity = p_entity and m.legacy_id = w.legacy_id
      where w.op = 'delete';
     if exists (select 1 from sync.work_del) then
         if e.delete_mode = 'hard' then
@@ -100,7 +106,7 @@ begin
         get diagnostics v_n = row_count;
         v_counts := v_counts || jsonb_build_object('deleted', v_n);
         update sync.id_map m set deleted = true, updated_at = now()
-          from sync.work_del d where m.entity = p_entity and m.legacy_id = d.legacy_id;
+         where m.entity = p_entity and m.legacy_id = any (array(select d.legacy_id from sync.work_del d));
         if e.delete_alert is not null then
             insert into sync.alerts (kind, severity, dedup_key, message, details)
             select e.delete_alert, 'warning', format('%s:%s:%s', e.delete_alert, p_entity, d.legacy_id),
@@ -111,7 +117,7 @@ begin
             do update set occurrences = sync.alerts.occurrences + 1, last_seen_at = now();
         end if;
         update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
-          from sync.work_del d where i.id = d.inbox_id;
+         where i.id = any (array(select d.inbox_id from sync.work_del d where d.inbox_id is not null));
     end if;
 
     -- The pack's transform over the work set's upserts.
@@ -126,13 +132,15 @@ begin
     execute format($q$
         insert into sync.work_w (work_id, inbox_id, legacy_id, source_version, captured_at, data, issues, id, mapped_version)
         select t.work_id, w.inbox_id, w.legacy_id, w.source_version, w.captured_at, t.data, t.issues,
-               coalesce(m.target_id, a.id,
+               coalesce(m.target_id, (select a.id from %1$s a where a.%2$I = w.legacy_id),
                         extensions.uuid_generate_v5('5b0e3c2a-8f4d-4e71-9c6a-1d2f3e4a5b6c'::uuid, $1 || ':' || w.legacy_id)),
                m.source_version
           from sync.work_t t
           join sync.work_in w on w.work_id = t.work_id
-          left join sync.id_map m on m.entity = $1 and m.legacy_id = w.legacy_id
-          left join %1$s a on m.target_id is null and a.%2$I = w.legacy_id
+          -- A lateral probe of the primary key, whatever the statistics say about this entity's
+          -- share of the map (during a backfill they lag behind by a whole entity).
+          left join lateral (select m.target_id, m.source_version from sync.id_map m
+                              where m.entity = $1 and m.legacy_id = w.legacy_id offset 0) m on true
          where t.outcome = 'write' $q$, e.target_table, e.legacy_id_column)
     using p_entity;
 
@@ -205,7 +213,7 @@ begin
     on conflict (entity, legacy_id, column_name) do update set code = excluded.code, last_seen_at = now();
 
     update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
-      from sync.work_w w where i.id = w.inbox_id;
+     where i.id = any (array(select w.inbox_id from sync.work_w w where w.inbox_id is not null));
 
     -- Backfill rows that park or are quarantined enter the inbox, where they wait and are seen.
     if not p_from_inbox then
@@ -251,11 +259,12 @@ begin
     end if;
     if v_n > 0 and e.has_deleted_at then
         execute format($q$
-            update %s x set deleted_at = w.captured_at
-              from sync.work_t t
-              join sync.work_in w on w.work_id = t.work_id
-              join sync.id_map m on m.entity = $1 and m.legacy_id = w.legacy_id
-             where t.outcome = 'skip' and x.id = m.target_id and x.deleted_at is null $q$, e.target_table)
+            update %s x set deleted_at = s.captured_at
+              from (select w.captured_at,
+                           (select m.target_id from sync.id_map m where m.entity = $1 and m.legacy_id = w.legacy_id) as target_id
+                      from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+                     where t.outcome = 'skip' offset 0) s
+             where x.id = s.target_id and x.deleted_at is null $q$, e.target_table)
         using p_entity;
         get diagnostics v_n = row_count;
         if v_n > 0 then

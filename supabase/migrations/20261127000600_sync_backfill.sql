@@ -1,7 +1,7 @@
 -- Backfill: a full copy of one entity or all, chunked by primary key straight from the foreign
 -- tables, applied through the same set-based applier, committing chunk by chunk, resumable.
 
--- Copies and applies one chunk: the next p_limit source rows of an entity after key p_after,
+-- Copies and applies one chunk: the source rows of an entity with key in (p_after, p_after + p_limit],
 -- read in one remote snapshot whose xmax is their version (an older image never overwrites a
 -- newer one), straight into the applier's work set (no inbox round trip for rows that apply).
 -- Returns {rows, last_id, counts}.
@@ -9,6 +9,7 @@ create function sync._backfill_chunk(p_run_id bigint, p_entity text, p_after big
 returns jsonb
 language plpgsql
 set search_path = ''
+set jit = off
 as $$
 declare
     e sync.entities;
@@ -23,9 +24,12 @@ begin
     execute format($q$
         insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
         select s.%1$I, s.%1$I, 'upsert', to_jsonb(s), $1, now()
-          from (select * from %2$s where %1$I > $2 order by %1$I limit $3) s $q$, e.source_pk, sync._source_relation(p_entity))
+          from %2$s s where s.%1$I > $2 and s.%1$I <= $2 + $3 $q$, e.source_pk, sync._source_relation(p_entity))
     using pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, p_after, p_limit;
-    select count(*), max(legacy_id) into v_rows, v_last from sync.work_in;
+    -- A key range, not ORDER BY ... LIMIT: postgres_fdw always ships a plain key predicate to the
+    -- source, while a sort and limit it may decide to run locally over every remaining row.
+    select count(*) into v_rows from sync.work_in;
+    v_last := p_after + p_limit;
     v_counts := sync._apply_entity(p_entity, p_run_id, false);
     return jsonb_build_object('rows', v_rows, 'last_id', v_last, 'counts', v_counts);
 end;
@@ -77,13 +81,16 @@ declare
     v_name text;
     v_prog jsonb;
     v_chunk jsonb;
-    v_limit integer := (sync.get_config() ->> 'batch_size')::integer;
+    v_limit integer := (sync.get_config() ->> 'backfill_batch_size')::integer;
     v_total bigint;
+    v_max bigint;
+    v_min bigint;
     v_counts jsonb := '{}';
     v_error jsonb;
     v_state text;
     v_msg text;
     v_t0 timestamptz := clock_timestamp();
+    v_tc timestamptz;
 begin
     if entity is not null and not exists (select 1 from sync.entities e where e.name = backfill.entity) then
         perform sync._raise(404, format('unknown entity "%s"', entity));
@@ -105,8 +112,11 @@ begin
     else
         v_prog := '{}';
         foreach v_name in array v_entities loop
-            execute format('select count(*) from %s', sync._source_relation(v_name)) into v_total;
-            v_prog := v_prog || jsonb_build_object(v_name, jsonb_build_object('done', 0, 'total', v_total, 'last_id', 0, 'finished', false));
+            execute format('select count(*), coalesce(min(%1$I) - 1, 0), coalesce(max(%1$I), 0) from %2$s',
+                           (select e.source_pk from sync.entities e where e.name = v_name), sync._source_relation(v_name))
+               into v_total, v_min, v_max;
+            v_prog := v_prog || jsonb_build_object(v_name, jsonb_build_object('done', 0, 'total', v_total, 'last_id', v_min,
+                                                                              'max_id', v_max, 'finished', v_total = 0));
         end loop;
         insert into sync.runs (mode, status, trigger, entities, started_at, progress)
         values ('backfill', 'running', coalesce(nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'), v_entities,
@@ -119,12 +129,14 @@ begin
         loop
             select r.progress -> 'entities' into v_prog from sync.runs r where r.id = v_run.id;
             exit when (v_prog #>> array[v_name, 'finished'])::boolean;
+            v_tc := clock_timestamp();
             begin
                 v_chunk := sync._backfill_chunk(v_run.id, v_name, (v_prog #>> array[v_name, 'last_id'])::bigint, v_limit);
                 v_prog := jsonb_set(v_prog, array[v_name], (v_prog -> v_name) || jsonb_build_object(
+                    'ms', coalesce((v_prog #>> array[v_name, 'ms'])::bigint, 0) + round(extract(epoch from clock_timestamp() - v_tc) * 1000),
                     'done', (v_prog #>> array[v_name, 'done'])::bigint + (v_chunk ->> 'rows')::bigint,
-                    'last_id', coalesce((v_chunk ->> 'last_id')::bigint, (v_prog #>> array[v_name, 'last_id'])::bigint),
-                    'finished', (v_chunk ->> 'rows')::integer < v_limit));
+                    'last_id', (v_chunk ->> 'last_id')::bigint,
+                    'finished', (v_chunk ->> 'last_id')::bigint >= (v_prog #>> array[v_name, 'max_id'])::bigint));
                 v_counts := sync._add_counts(v_counts, jsonb_build_object(v_name, v_chunk -> 'counts'));
                 update sync.runs set progress = sync._backfill_progress(v_prog, coalesce(v_run.started_at, v_t0)), counts = v_counts
                  where id = v_run.id;
@@ -137,6 +149,11 @@ begin
             exit when v_error is not null;
         end loop;
         exit when v_error is not null;
+        -- Fresh statistics before the dependents join against what was just loaded: a planner
+        -- that still thinks the table is empty picks a scan per row.
+        execute format('analyze %s', (select e.target_table from sync.entities e where e.name = v_name));
+        analyze sync.id_map;
+        commit;
     end loop;
 
     update sync.runs set status = case when v_error is null then 'succeeded' else 'failed' end,

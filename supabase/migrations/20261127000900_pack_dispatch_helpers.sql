@@ -1,20 +1,22 @@
 -- Helpers of the dispatch mapping pack (mappings.md, general rules): ASCII case folding, safe JSON
 -- parsing, placeholder rendering, money parsing. Pure functions, no table access.
 
--- ASCII-only lower-casing ("lower-cased" and "contains" are ASCII case-insensitive).
+-- These helpers carry no SET clause on purpose: a SQL function with one is never inlined, and a
+-- PL/pgSQL one pays a GUC save/restore per call; every name inside is schema-qualified.
+
+-- ASCII-only lower-casing ("lower-cased" and "contains" are ASCII case-insensitive): under the
+-- C collation lower() folds A-Z only and leaves every other character as it is.
 create function sync.ascii_lower(p_text text)
 returns text
 language sql
 immutable parallel safe
-set search_path = ''
-return translate(p_text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz');
+return lower(p_text collate "C");
 
 -- Parses text as JSON; NULL when it is not valid JSON (instead of raising).
 create function sync.try_jsonb(p_text text)
 returns jsonb
 language plpgsql
 immutable parallel safe
-set search_path = ''
 as $$
 begin
     return p_text::jsonb;
@@ -30,7 +32,6 @@ create function sync.placeholder_value(p_context jsonb, p_path text)
 returns text
 language plpgsql
 immutable parallel safe
-set search_path = ''
 as $$
 declare
     v_cur jsonb := p_context;
@@ -53,7 +54,6 @@ create function sync.render_placeholders(p_content text, p_context jsonb)
 returns text
 language sql
 immutable parallel safe
-set search_path = ''
 as $$
     select case when strpos(p_content, '{{') = 0 then p_content else (
         select string_agg(p.piece || coalesce(m.out, ''), '' order by p.ord)
@@ -70,7 +70,6 @@ create function sync.parse_amount(p_text text)
 returns numeric
 language sql
 immutable parallel safe
-set search_path = ''
 as $$
     select case when btrim(p_text, ' ') ~ '^-?[0-9]+(\.[0-9]{1,2})?$' and length(split_part(ltrim(btrim(p_text, ' '), '-'), '.', 1)) <= 40
                      and abs(btrim(p_text, ' ')::numeric) < 1e10
@@ -82,7 +81,6 @@ create function sync.code_label(p_code integer, p_labels text[], p_first integer
 returns text
 language sql
 immutable parallel safe
-set search_path = ''
 return case when p_code >= p_first then p_labels[p_code - p_first + 1] end;
 
 revoke execute on function sync.code_label(integer, text[], integer), sync.ascii_lower(text), sync.try_jsonb(text), sync.placeholder_value(jsonb, text),

@@ -4,7 +4,6 @@ create function sync.transform_content_types()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id, 'write',
            jsonb_build_object('app_label', i.image ->> 'app_label', 'model', i.image ->> 'model',

@@ -3,7 +3,6 @@ create function sync.transform_profiles()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id, 'write',
            jsonb_build_object(

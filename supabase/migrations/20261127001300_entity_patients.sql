@@ -4,7 +4,6 @@ create function sync.transform_patients()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when mo.target_id is null or (v.user_id is not null and mu.target_id is null)

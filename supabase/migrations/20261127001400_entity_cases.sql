@@ -3,7 +3,6 @@ create function sync.transform_cases()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when miss.entity is null then 'write' else 'park' end,
@@ -20,7 +19,7 @@ as $$
      cross join lateral (select (i.image ->> 'patient_id')::bigint as patient_id, (i.image ->> 'doctor_id')::bigint as doctor_id,
                                 (i.image ->> 'office_id')::bigint as office_id,
                                 sync.code_label((i.image ->> 'status')::integer,
-                                    '{draft,submitted,in_progress,on_hold,completed,cancelled}', 0) as label) st
+                                    '{draft,submitted,in_progress,on_hold,completed,cancelled}', 0) as label offset 0) st
       left join sync.id_map mp on mp.entity = 'patients' and mp.legacy_id = st.patient_id
       left join sync.id_map md on md.entity = 'profiles' and md.legacy_id = st.doctor_id
       left join sync.id_map mo on mo.entity = 'offices' and mo.legacy_id = st.office_id

@@ -3,7 +3,6 @@ create function sync.transform_treatment_plans()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when mc.target_id is null then 'park' else 'write' end,
@@ -17,7 +16,7 @@ as $$
            case when st.label is null then jsonb_build_array(jsonb_build_object('column', 'status', 'code', i.image ->> 'status')) end
       from sync.work_in i
      cross join lateral (select (i.image ->> 'instruction_id')::bigint as instruction_id,
-                                sync.code_label((i.image ->> 'status')::integer, '{proposed,approved,rejected,superseded}') as label) st
+                                sync.code_label((i.image ->> 'status')::integer, '{proposed,approved,rejected,superseded}') as label offset 0) st
       left join sync.id_map mc on mc.entity = 'cases' and mc.legacy_id = st.instruction_id
      where i.op = 'upsert';
 $$;

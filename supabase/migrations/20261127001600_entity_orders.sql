@@ -3,7 +3,6 @@ create function sync.transform_orders()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when miss.entity is null then 'write' else 'park' end,
@@ -16,7 +15,7 @@ as $$
       from sync.work_in i
      cross join lateral (select (i.image ->> 'instruction_id')::bigint as instruction_id, (i.image ->> 'patient_id')::bigint as patient_id,
                                 (i.image ->> 'office_id')::bigint as office_id,
-                                sync.code_label((i.image ->> 'status')::integer, '{pending,paid,shipped,cancelled,refunded}') as label) st
+                                sync.code_label((i.image ->> 'status')::integer, '{pending,paid,shipped,cancelled,refunded}') as label offset 0) st
       left join sync.id_map mc on mc.entity = 'cases' and mc.legacy_id = st.instruction_id
       left join sync.id_map mp on mp.entity = 'patients' and mp.legacy_id = st.patient_id
       left join sync.id_map mo on mo.entity = 'offices' and mo.legacy_id = st.office_id

@@ -5,7 +5,6 @@ create function sync.transform_operations()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when st.amount is null then 'quarantine' when st.order_id is not null and mo.target_id is null then 'park'
@@ -27,7 +26,7 @@ as $$
            case when sync.code_label((i.image ->> 'type')::integer, '{payment,refund,chargeback,adjustment}') is null
                 then jsonb_build_array(jsonb_build_object('column', 'type', 'code', i.image ->> 'type')) end
       from sync.work_in i
-     cross join lateral (select (i.image ->> 'order_id')::bigint as order_id, sync.parse_amount(i.image ->> 'price') as amount) st
+     cross join lateral (select (i.image ->> 'order_id')::bigint as order_id, sync.parse_amount(i.image ->> 'price') as amount offset 0) st
       left join sync.id_map mo on mo.entity = 'orders' and mo.legacy_id = st.order_id
       left join public.orders o on o.id = mo.target_id
      where i.op = 'upsert';

@@ -5,7 +5,6 @@ create function sync.transform_messages()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when ct.id is null then 'park'
@@ -38,7 +37,7 @@ as $$
                 then jsonb_build_array(jsonb_build_object('column', 'type', 'code', i.image ->> 'type')) end
       from sync.work_in i
      cross join lateral (select (i.image ->> 'target_type_id')::bigint as target_type_id, (i.image ->> 'target_id')::bigint as target_id,
-                                (i.image ->> 'author_id')::bigint as author_id) st
+                                (i.image ->> 'author_id')::bigint as author_id offset 0) st
       left join sync.content_types ct on ct.legacy_content_type_id = st.target_type_id and ct.deleted_at is null
       left join lateral (select case when (ct.app_label, ct.model) = ('dispatch', 'patient') then 'patient'
                                      when (ct.app_label, ct.model) = ('auth', 'user') then 'user' end as kind) kk on true

@@ -4,7 +4,6 @@ create function sync.transform_case_messages()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when mp.target_id is null or (st.author_id is not null and ma.target_id is null) then 'park' else 'write' end,
@@ -19,7 +18,7 @@ as $$
            null::text, null::text, null::jsonb
       from sync.work_in i
      cross join lateral (select (i.image ->> 'plan_id')::bigint as plan_id, (i.image ->> 'author_id')::bigint as author_id,
-                                sync.ascii_lower(i.image ->> 'text') as lower_text) st
+                                sync.ascii_lower(i.image ->> 'text') as lower_text offset 0) st
      cross join lateral (select case when strpos(st.lower_text, 'approve') > 0 or strpos(st.lower_text, 'looks good') > 0 then 'doctor_response'
                                      when strpos(st.lower_text, 'question') > 0 or strpos(st.lower_text, '?') > 0 then 'patient_question'
                                      when strpos(st.lower_text, 'treatment') > 0 or strpos(st.lower_text, 'plan') > 0 then 'treatment_update'

@@ -5,7 +5,6 @@ create function sync.transform_system_messages()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when not st.qualifies then 'skip'
@@ -49,7 +48,7 @@ as $$
                                 case when i.image ->> 'template_name' like 'patient\_%' then 'patient' else 'user' end as kind,
                                 case when i.image ->> 'template_context' = '' then '{}'::jsonb
                                      else (select j from (select sync.try_jsonb(i.image ->> 'template_context') as j) x
-                                            where jsonb_typeof(j) = 'object') end as context) st
+                                            where jsonb_typeof(j) = 'object') end as context offset 0) st
       left join sync.id_map mr on mr.entity = case st.kind when 'patient' then 'patients' else 'profiles' end
                               and mr.legacy_id = st.recipient_id
      where i.op = 'upsert';

@@ -3,7 +3,6 @@ create function sync.transform_files()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when st.uploaded_by_id is not null and mu.target_id is null then 'park' else 'write' end,
@@ -15,7 +14,7 @@ as $$
            case when st.uploaded_by_id is not null and mu.target_id is null then st.uploaded_by_id end,
            null::text, null::text, null::jsonb
       from sync.work_in i
-     cross join lateral (select (i.image ->> 'uploaded_by_id')::bigint as uploaded_by_id) st
+     cross join lateral (select (i.image ->> 'uploaded_by_id')::bigint as uploaded_by_id offset 0) st
       left join sync.id_map mu on mu.entity = 'profiles' and mu.legacy_id = st.uploaded_by_id
      where i.op = 'upsert';
 $$;

@@ -4,7 +4,6 @@ create function sync.transform_case_files()
 returns setof sync.transformed
 language sql
 stable
-set search_path = ''
 as $$
     select i.work_id,
            case when mf.target_id is null or mc.target_id is null then 'park' else 'write' end,
@@ -14,7 +13,7 @@ as $$
            case when mf.target_id is null then st.file_id when mc.target_id is null then st.instruction_id end,
            null::text, null::text, null::jsonb
       from sync.work_in i
-     cross join lateral (select (i.image ->> 'file_id')::bigint as file_id, (i.image ->> 'instruction_id')::bigint as instruction_id) st
+     cross join lateral (select (i.image ->> 'file_id')::bigint as file_id, (i.image ->> 'instruction_id')::bigint as instruction_id offset 0) st
       left join sync.id_map mf on mf.entity = 'files' and mf.legacy_id = st.file_id
       left join sync.id_map mc on mc.entity = 'cases' and mc.legacy_id = st.instruction_id
      where i.op = 'upsert';

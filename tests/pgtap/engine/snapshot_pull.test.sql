@@ -5,8 +5,11 @@ select plan(12);
 
 select lives_ok(format('select sync.connect_source(%L)', :'legacy_conninfo'), 'connect_source reaches the legacy clone');
 select results_eq($$ select tbl, enabled from sync_src_capture.tables order by 1 $$,
-                  $$ values ('public.auth_user'::text, true), ('public.dispatch_office', true), ('public.dispatch_patient', true),
-                            ('public.django_content_type', true) $$,
+                  $$ values ('public.auth_user'::text, true), ('public.dispatch_comment', true), ('public.dispatch_file', true),
+                            ('public.dispatch_file_instruction', true), ('public.dispatch_instruction', true),
+                            ('public.dispatch_notification', true), ('public.dispatch_office', true), ('public.dispatch_order', true),
+                            ('public.dispatch_patient', true), ('public.dispatch_plan', true), ('public.dispatch_record', true),
+                            ('public.dispatch_transaction', true), ('public.django_content_type', true) $$,
                   'capture is enabled on exactly the registered tables');
 call sync.tick();
 
@@ -54,8 +57,9 @@ select results_eq($$ select legacy_office_id, name from public.offices where leg
 select dblink_exec('late', $$update dispatch_office set name = name where id = 1$$);
 select is((select count(*)::integer from sync_src_capture.log l where l.txid >= pg_snapshot_xmax((select cursor_snapshot from sync.source)::pg_snapshot)),
           0, 'an update that changes nothing is not logged');
-select dblink_exec('late', $$update dispatch_comment set text = text || '!' where id = 1$$);
-select is((select count(*)::integer from sync_src_capture.log l where l.tbl = 'public.dispatch_comment'), 0,
+select dblink_exec('late', $$update dispatch_auditlog set action = action || '!' where id = 1$$);
+select dblink_exec('late', $$delete from django_session where session_key in (select session_key from django_session limit 1)$$);
+select is((select count(*)::integer from sync_src_capture.log l where l.tbl not in (select source_table from sync.entities)), 0,
           'tables outside the registry are not captured');
 update sync_src_capture.tables set enabled = false where tbl = 'public.dispatch_office';
 select dblink_exec('late', $$update dispatch_office set name = 'Unseen' where id = 1$$);

@@ -3,7 +3,7 @@ begin;
 select plan(14);
 
 select is(sync.get_config() - 'entities' - 'alerts',
-          '{"batch_size": 5000, "tick_budget_seconds": 50, "schedule_interval": "1 minute", "transport": "fdw",
+          '{"batch_size": 5000, "backfill_batch_size": 20000, "tick_budget_seconds": 50, "schedule_interval": "1 minute", "transport": "fdw",
             "capture": "trigger", "auto_repair": true, "retry": {"attempts": 5, "backoff_ms": 200, "max_backoff_ms": 30000},
             "retention": {"inbox_days": 7, "runs_days": 90, "audit_days": 90}}'::jsonb,
           'defaults as api.md lists them');
