@@ -5,7 +5,7 @@
 import { buildLegacy } from "./legacy.ts";
 import { psql, withDatabase } from "./psql.ts";
 import { installSource, setupTarget } from "./setup.ts";
-import { paths, type StackSpec } from "./stack.ts";
+import { paths, ROOT, type StackSpec } from "./stack.ts";
 
 /** Template database names. */
 export const TEMPLATES = { target: "sync_template", legacy: "legacy_template" } as const;
@@ -27,6 +27,7 @@ export async function buildTemplates(spec: StackSpec): Promise<void> {
     command: "create extension if not exists pgtap with schema extensions; " +
       "create extension if not exists plpgsql_check with schema extensions; create extension if not exists dblink with schema extensions",
   });
+  await psql(target, { files: [`${ROOT}/tests/pgtap/helpers.sql`] });
   await recreate(admin, TEMPLATES.legacy);
   const legacy = withDatabase(admin, TEMPLATES.legacy);
   await buildLegacy(legacy, LEGACY_TEMPLATE.scale, LEGACY_TEMPLATE.seed);
