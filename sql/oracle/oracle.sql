@@ -8,7 +8,11 @@
 --   unexpected  a live target row whose legacy row is gone, filtered or quarantined
 --   differs     a column whose value is not what the mapping gives
 --   id          the target row's id is not the one the id map holds
+--   not_quarantined / wrongly_quarantined  the open quarantine differs from the rows that cannot apply
 -- Columns the mapping derives from the capture time (profiles.updated_at) are not compared.
+
+-- The foreign tables exist once a source is connected: check bodies at call time.
+set check_function_bodies = off;
 
 create schema if not exists oracle;
 
@@ -161,10 +165,12 @@ begin
                    'created_at', r.created_at, 'updated_at', r.created_at, 'deleted_at', null)
           from sync_src.dispatch_record r
           join sync_src.django_content_type ct on ct.id = r.target_type_id
+         -- A recipient that never reached the target (deleted in the source before it was ever
+         -- synced) leaves the record parked; one that was synced and then deleted stays referenced.
          where (ct.app_label = 'dispatch' and ct.model = 'patient'
-                and exists (select 1 from sync_src.dispatch_patient p where p.id = r.target_id))
+                and exists (select 1 from public.patients p where p.legacy_patient_id = r.target_id))
             or (ct.app_label = 'auth' and ct.model = 'user'
-                and exists (select 1 from sync_src.auth_user u where u.id = r.target_id));
+                and exists (select 1 from public.profiles u where u.legacy_user_id = r.target_id));
     when 'case_messages' then
         return query
         select c.id::bigint, jsonb_build_object(
@@ -209,8 +215,8 @@ begin
           cross join lateral (select case when n.template_context = '' then '{}'::jsonb else oracle.json_object(n.template_context) end as j) ctx
          where n.send and n.sent and ctx.j is not null
            and (n.recipient_id is null
-                or n.template_name like 'patient\_%' and exists (select 1 from sync_src.dispatch_patient p where p.id = n.recipient_id)
-                or n.template_name not like 'patient\_%' and exists (select 1 from sync_src.auth_user u where u.id = n.recipient_id));
+                or n.template_name like 'patient\_%' and exists (select 1 from public.patients p where p.legacy_patient_id = n.recipient_id)
+                or n.template_name not like 'patient\_%' and exists (select 1 from public.profiles u where u.legacy_user_id = n.recipient_id));
     when 'files' then
         return query
         select f.id::bigint, jsonb_build_object(
@@ -231,6 +237,24 @@ begin
 end;
 $$;
 
+-- Source rows that the mapping cannot apply as they stand, with the reason they must be
+-- quarantined under.
+create or replace function oracle.expected_quarantine()
+returns table (entity text, legacy_id bigint, reason text)
+language sql stable
+as $$
+    select 'operations', x.id::bigint, 'invalid_amount' from sync_src.dispatch_transaction x
+     where x.price is null or trim(both ' ' from x.price) !~ '^-?[0-9]+(\.[0-9]{1,2})?$'
+        or abs(trim(both ' ' from x.price)::numeric) >= 10000000000
+    union all
+    select 'messages', r.id, 'unsupported_content_type' from sync_src.dispatch_record r
+      join sync_src.django_content_type ct on ct.id = r.target_type_id
+     where (ct.app_label, ct.model) not in (('dispatch', 'patient'), ('auth', 'user'))
+    union all
+    select 'system_messages', n.id, 'invalid_json' from sync_src.dispatch_notification n
+     where n.send and n.sent and n.template_context <> '' and oracle.json_object(n.template_context) is null;
+$$;
+
 create or replace function oracle.diff(p_entity text default null)
 returns table (entity text, legacy_id bigint, problem text, column_name text, expected jsonb, actual jsonb)
 language plpgsql stable
@@ -238,6 +262,17 @@ as $$
 declare
     e record;
 begin
+    return query
+    select q.entity, q.legacy_id, 'not_quarantined', q.reason, null::jsonb, null::jsonb
+      from oracle.expected_quarantine() q
+     where (p_entity is null or q.entity = p_entity)
+       and not exists (select 1 from sync.quarantine o where o.entity = q.entity and o.legacy_id = q.legacy_id
+                          and o.released_at is null and o.reason = q.reason)
+    union all
+    select o.entity, o.legacy_id, 'wrongly_quarantined', o.reason, null, null
+      from sync.quarantine o
+     where o.released_at is null and (p_entity is null or o.entity = p_entity)
+       and not exists (select 1 from oracle.expected_quarantine() q where q.entity = o.entity and q.legacy_id = o.legacy_id);
     for e in select s.name, s.target_table, s.legacy_id_column from sync.entities s
               where (p_entity is null or s.name = p_entity) and s.name <> 'content_types'
                 and (p_entity is not null or to_regclass('sync_src.' || split_part(s.source_table, '.', 2)) is not null)
