@@ -113,6 +113,7 @@ create table sync.inbox (
 );
 create index inbox_open_idx on sync.inbox (entity, status, legacy_id) where status in ('pending', 'parked', 'quarantined', 'conflict');
 create index inbox_parked_idx on sync.inbox (parent_entity, parent_legacy_id) where status = 'parked';
+create index inbox_run_idx on sync.inbox (run_id);
 create index inbox_created_idx on sync.inbox (created_at) where status not in ('pending', 'parked', 'quarantined', 'conflict');
 
 create table sync.quarantine (

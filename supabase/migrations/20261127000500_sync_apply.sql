@@ -323,6 +323,7 @@ declare
     v_state text;
     v_msg text;
     v_status text;
+    v_lag jsonb;
 begin
     if not pg_catalog.pg_try_advisory_lock(v_lock) then
         summary := jsonb_build_object('status', 'already_running', 'run',
@@ -364,12 +365,19 @@ begin
     end loop;
 
     v_status := case when v_error is null then 'succeeded' when v_batches > 0 then 'partial' else 'failed' end;
+    -- Lag: source capture (the writing transaction's start) → applied here, over this run's rows.
+    select jsonb_build_object('p50', round((percentile_cont(0.5) within group (order by l) * 1000)::numeric),
+                              'p99', round((percentile_cont(0.99) within group (order by l) * 1000)::numeric))
+      into v_lag
+      from (select extract(epoch from i.applied_at - i.captured_at) as l
+              from sync.inbox i where i.run_id = v_run and i.status in ('applied', 'skipped') and i.batch_id is not null) x;
     summary := jsonb_build_object(
         'run_id', v_run, 'status', v_status, 'batches', v_batches, 'changes', v_changes, 'rows', v_rows,
         'counts', v_counts,
         'timings', jsonb_build_object('pull_ms', round(v_pull_ms), 'apply_ms', round(v_apply_ms),
                                       'total_ms', round(extract(epoch from clock_timestamp() - v_t0) * 1000)),
         'throughput', round(v_rows / greatest(extract(epoch from clock_timestamp() - v_t0), 0.001), 1),
+        'lag_ms', v_lag,
         'error', v_error);
     update sync.runs set status = v_status, ended_at = clock_timestamp(), counts = v_counts,
                          timings = tick.summary -> 'timings', error = v_error, summary = tick.summary
