@@ -15,7 +15,8 @@ export async function runStream(
   url: string,
   opts: StreamOptions,
 ): Promise<{ total: number; kinds: Record<string, number> }> {
-  const sql = postgres(url, { max: opts.clients, onnotice: () => {} });
+  // A statement that waits on a lock longer than this is abandoned like a timed-out web request.
+  const sql = postgres(url, { max: opts.clients, onnotice: () => {}, connection: { statement_timeout: 10000 } });
   const kinds: Record<string, number> = {};
   let total = 0;
   let lastTotal = 0;

@@ -18,9 +18,11 @@ async function backfillUnderWrites(name: string, holdOpen: boolean) {
     let held: Promise<unknown> = Promise.resolve();
     let release = () => {};
     if (holdOpen) {
-      // Takes its xid before the backfill ends and commits after it.
+      // Takes its xid before the backfill ends and commits after it (new rows only, so that no
+      // writer ever waits on its locks).
       held = p.legacy.begin(async (tx) => {
-        await tx`update dispatch_patient set email = 'held@open.io', updated_at = now() where id = (select min(id) from dispatch_patient)`;
+        await tx`insert into auth_user (password, is_superuser, username, first_name, last_name, email, is_staff, is_active, date_joined)
+                 values ('x', false, 'held_open', 'Held', '', '', false, true, now())`;
         await tx`insert into dispatch_office (name, phone, address, city, state, zip_code, is_active, created_at, updated_at)
                  values ('Held open', '', '', '', '', '', true, now(), now())`;
         await new Promise<void>((r) => (release = r));
@@ -43,8 +45,9 @@ async function backfillUnderWrites(name: string, holdOpen: boolean) {
     }
     deepStrictEqual(await oracleDiff(p.target), []);
     if (holdOpen) {
-      const [{ n }] = await p.target`select count(*)::int as n from public.offices where name = 'Held open'`;
-      deepStrictEqual(n, 1);
+      const [{ n }] = await p.target`select (select count(*) from public.offices where name = 'Held open')::int
+                                          + (select count(*) from public.profiles where username = 'held_open')::int as n`;
+      deepStrictEqual(n, 2);
     }
   } finally {
     await p.close();

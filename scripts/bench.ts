@@ -1,0 +1,248 @@
+/**
+ * `deno task bench [--scale 0.1] [--only <measure>] [--seconds 20]`: the performance measures of
+ * quality.md, each as a ratio against a reference measured in the same run, on a stack of its own
+ * (port 54622, `.stack/bench`, durable settings like production). Prints one table and writes
+ * bench/results/latest.json (and a dated copy): [{measure, value, unit, reference, ratio, bar, pass}].
+ */
+import postgres from "postgres";
+import { option, taskArgs } from "./lib/args.ts";
+import { buildLegacy } from "./lib/legacy.ts";
+import { psql, withDatabase } from "./lib/psql.ts";
+import { installSource, setupTarget } from "./lib/setup.ts";
+import { paths, ROOT, type StackSpec, start } from "./lib/stack.ts";
+import { runStream } from "./lib/stream.ts";
+
+const BENCH: StackSpec = { name: "bench", port: Number(Deno.env.get("SYNC_BENCH_DB_PORT") ?? 54622), fast: false };
+const args = taskArgs();
+const scale = Number(option(args, "scale", "0.1"));
+const only = option(args, "only");
+const seconds = Number(option(args, "seconds", "20"));
+
+/** One measure of the table. */
+interface Result {
+  measure: string;
+  value: number;
+  unit: string;
+  reference: number;
+  ratio: number;
+  bar: string;
+  pass: boolean;
+}
+const results: Result[] = [];
+const want = (m: string) => !only || m.startsWith(only);
+
+await start(BENCH);
+const admin = paths(BENCH).dbUrl;
+const legacyUrl = withDatabase(admin, "bench_legacy");
+const targetUrl = withDatabase(admin, "bench_target");
+for (const db of ["bench_legacy", "bench_target"]) {
+  await psql(admin, { command: `drop database if exists ${db} with (force)` });
+  await psql(admin, { command: `create database ${db}` });
+}
+console.log(`generating the legacy database at scale ${scale} ...`);
+await buildLegacy(legacyUrl, scale, 42);
+await installSource(legacyUrl);
+await setupTarget(targetUrl);
+const u = new URL(legacyUrl);
+const conninfo = `host=${u.hostname} port=${u.port} dbname=bench_legacy user=${u.username} password=${u.password}`;
+const target = postgres(targetUrl, { max: 2, onnotice: () => {} });
+await target`select sync.connect_source(${conninfo})`;
+
+if (want("backfill")) {
+  console.log("backfill (end to end) ...");
+  const t0 = performance.now();
+  const [{ summary }] = await target`call sync.backfill(null, null)`;
+  const secs = (performance.now() - t0) / 1000;
+  const rows = Number(summary.progress.done);
+  const rate = rows / secs;
+  console.log("plain set-based transform of the same rows (reference) ...");
+  await target.unsafe(`drop schema if exists bench_src cascade; create schema bench_src;
+    drop schema if exists bench_plain cascade; create schema bench_plain;
+    create table bench_plain.rows (id uuid not null, entity text not null, legacy_id bigint not null, data jsonb not null)`);
+  const ents = await target`select name, split_part(source_table, '.', 2) as t, source_pk from sync.entities`;
+  for (const e of ents) await target.unsafe(`create table bench_src.${e.t} as select * from sync_src.${e.t}`);
+  const p0 = performance.now();
+  for (const e of ents) {
+    await target.unsafe(
+      `insert into bench_plain.rows select extensions.uuid_generate_v5('5b0e3c2a-8f4d-4e71-9c6a-1d2f3e4a5b6c', '${e.name}:' || s.${e.source_pk}),
+              '${e.name}', s.${e.source_pk}, to_jsonb(s) from bench_src.${e.t} s`,
+    );
+  }
+  const plainRate = rows / ((performance.now() - p0) / 1000);
+  results.push({
+    measure: "backfill_rows_per_s",
+    value: Math.round(rate),
+    unit: "rows/s",
+    reference: Math.round(plainRate),
+    ratio: round(rate / plainRate),
+    bar: ">= 20000 rows/s and >= 0.5 x plain",
+    pass: rate >= 20000 && rate / plainRate >= 0.5,
+  });
+  await target.unsafe(`drop schema bench_src cascade; drop schema bench_plain cascade`);
+}
+
+if (want("steady")) {
+  console.log(`steady state: live stream for ${seconds} s while ticking ...`);
+  const streamRate = Number(option(args, "rate", "500"));
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), seconds * 1000);
+  const t0 = Date.now();
+  const stream = runStream(legacyUrl, { rate: streamRate, clients: 4, signal: ac.signal });
+  let applied = 0;
+  while (!ac.signal.aborted) {
+    const [{ summary }] = await target`call sync.tick(1, null)`;
+    applied += Number(summary.rows ?? 0);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const st = await stream;
+  const [{ summary: last }] = await target`call sync.tick(30, null)`;
+  applied += Number(last.rows ?? 0);
+  const [lag] = await target`select percentile_cont(0.5) within group (order by l) as p50,
+                                    percentile_cont(0.99) within group (order by l) as p99
+                               from (select extract(epoch from applied_at - captured_at) as l from sync.inbox
+                                      where batch_id is not null and applied_at >= to_timestamp(${t0 / 1000})) x`;
+  const changesPerS = applied / seconds;
+  results.push({
+    measure: "steady_changes_per_s",
+    value: Math.round(changesPerS),
+    unit: "changes/s",
+    reference: Math.round(st.total / seconds),
+    ratio: round(changesPerS / Math.max(st.total / seconds, 1)),
+    bar: "keeps up with the stream (reference: legacy transactions/s)",
+    pass: Number(lag.p99) <= 5,
+  });
+  results.push({
+    measure: "steady_lag_p50_ms",
+    value: Math.round(Number(lag.p50) * 1000),
+    unit: "ms",
+    reference: 1000,
+    ratio: round(Number(lag.p50)),
+    bar: "<= 1000 ms",
+    pass: Number(lag.p50) <= 1,
+  });
+  results.push({
+    measure: "steady_lag_p99_ms",
+    value: Math.round(Number(lag.p99) * 1000),
+    unit: "ms",
+    reference: 5000,
+    ratio: round(Number(lag.p99) / 5),
+    bar: "<= 5000 ms",
+    pass: Number(lag.p99) <= 5,
+  });
+}
+
+if (want("naive")) {
+  console.log("naive row-by-row apply vs the set-based applier (same 2000 profile changes) ...");
+  const n = 2000;
+  await target`delete from sync.inbox where entity = 'profiles'`;
+  const images = await target`select to_jsonb(u) as img from sync_src.auth_user u order by id limit ${n}`;
+  // Naive: one round trip per change, as the seeds sketched (lookup, then upsert).
+  await target.unsafe(
+    `drop table if exists public.naive_profiles; create table public.naive_profiles (like public.profiles including all)`,
+  );
+  const n0 = performance.now();
+  for (const { img } of images) {
+    const [m] = await target`select target_id from sync.id_map where entity = 'profiles' and legacy_id = ${img.id}`;
+    await target`insert into public.naive_profiles (id, legacy_user_id, username, email, first_name, last_name, full_name, role,
+                   is_active, date_joined, last_login, created_at, updated_at)
+                 values (${m?.target_id ?? crypto.randomUUID()}, ${img.id}, ${img.username}, ${img.email || null},
+                         ${img.first_name || null}, ${img.last_name || null}, ${
+      `${img.first_name} ${img.last_name}`.trim() || null
+    },
+                         ${
+      img.is_superuser ? "admin" : img.is_staff ? "staff" : "user"
+    }, ${img.is_active}, ${img.date_joined},
+                         ${img.last_login}, ${img.date_joined}, now())
+                 on conflict (id) do update set username = excluded.username`;
+  }
+  const naiveRate = n / ((performance.now() - n0) / 1000);
+  await target`insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at)
+               select 'profiles', (img ->> 'id')::bigint, 'upsert', img || '{"username": "changed"}', 999999999, now()
+                 from (select to_jsonb(u) as img from sync_src.auth_user u order by id limit ${n}) x`;
+  const s0 = performance.now();
+  await target`select sync._apply_entity('profiles', null)`;
+  const setRate = n / ((performance.now() - s0) / 1000);
+  await target.unsafe(`drop table public.naive_profiles`);
+  results.push({
+    measure: "apply_vs_naive",
+    value: Math.round(setRate),
+    unit: "changes/s",
+    reference: Math.round(naiveRate),
+    ratio: round(setRate / naiveRate),
+    bar: ">= 50 x row-by-row",
+    pass: setRate / naiveRate >= 50,
+  });
+}
+
+if (want("capture")) {
+  console.log("capture overhead on single-row updates (interleaved runs, capture on/off) ...");
+  const legacy = postgres(legacyUrl, { max: 4, onnotice: () => {} });
+  const ids = (await legacy`select id from dispatch_patient order by id limit 2000`).map((r) => r.id);
+  const runFor = async (ms: number) => {
+    const end = performance.now() + ms;
+    let n = 0;
+    await Promise.all([0, 1, 2, 3].map(async (w) => {
+      while (performance.now() < end) {
+        await legacy`update dispatch_patient set updated_at = clock_timestamp() where id = ${
+          ids[(n * 4 + w) % ids.length]
+        }`;
+        n++;
+      }
+    }));
+    return n / (ms / 1000);
+  };
+  let on = 0;
+  let off = 0;
+  for (let i = 0; i < 3; i++) {
+    await legacy`select sync_capture.disable('public.dispatch_patient')`;
+    off += await runFor(3000);
+    await legacy`select sync_capture.enable('public.dispatch_patient')`;
+    on += await runFor(3000);
+  }
+  await legacy.end();
+  results.push({
+    measure: "capture_overhead_single_row",
+    value: Math.round(on / 3),
+    unit: "tx/s",
+    reference: Math.round(off / 3),
+    ratio: round(on / off),
+    bar: ">= 0.8 x without capture",
+    pass: on / off >= 0.8,
+  });
+}
+
+await target.end();
+console.log("");
+console.log(
+  [
+    "measure".padEnd(30),
+    "value".padStart(10),
+    "unit".padEnd(10),
+    "reference".padStart(10),
+    "ratio".padStart(7),
+    "pass",
+    "bar",
+  ].join("  "),
+);
+for (const r of results) {
+  console.log(
+    [
+      r.measure.padEnd(30),
+      String(r.value).padStart(10),
+      r.unit.padEnd(10),
+      String(r.reference).padStart(10),
+      String(r.ratio).padStart(7),
+      (r.pass ? "yes" : "NO").padEnd(4),
+      r.bar,
+    ].join("  "),
+  );
+}
+await Deno.mkdir(`${ROOT}/bench/results`, { recursive: true });
+const json = JSON.stringify(results, null, 2);
+await Deno.writeTextFile(`${ROOT}/bench/results/latest.json`, json);
+await Deno.writeTextFile(`${ROOT}/bench/results/${new Date().toISOString().replace(/[:.]/g, "-")}.json`, json);
+Deno.exit(0);
+
+function round(x: number): number {
+  return Math.round(x * 100) / 100;
+}
