@@ -149,11 +149,13 @@ begin
             exit when v_error is not null;
         end loop;
         exit when v_error is not null;
-        -- Fresh statistics before the dependents join against what was just loaded: a planner
-        -- that still thinks the table is empty picks a scan per row.
-        execute format('analyze %s', (select e.target_table from sync.entities e where e.name = v_name));
-        analyze sync.id_map;
-        commit;
+        -- Fresh statistics before the dependents join against what was just loaded (a planner
+        -- that still thinks the table is empty picks a scan per row); leaves need none.
+        if exists (select 1 from sync.entities c where v_name = any (c.depends_on)) then
+            execute format('analyze %s', (select e.target_table from sync.entities e where e.name = v_name));
+            analyze sync.id_map;
+            commit;
+        end if;
     end loop;
 
     update sync.runs set status = case when v_error is null then 'succeeded' else 'failed' end,
