@@ -82,6 +82,17 @@ begin
         insert into sync.work_in (work_id, inbox_id, legacy_id, op, image, source_version, captured_at)
         select i.id, i.id, i.legacy_id, i.op, i.image, i.source_version, i.captured_at
           from sync.inbox i where i.entity = p_entity and i.status = 'pending';
+    else
+        -- A backfill image is newer than any open change of the same rows (those were pulled
+        -- before, under the same lock): it replaces them and releases their quarantine.
+        with older as (
+            update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
+             where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined')
+               and i.legacy_id = any (array(select w.legacy_id from sync.work_in w))
+            returning i.legacy_id
+        )
+        update sync.quarantine q set released_at = now(), released_by = 'newer change'
+         where q.entity = p_entity and q.released_at is null and q.legacy_id = any (array(select legacy_id from older));
     end if;
 
     -- Lookups of the id map and the inbox below are written as per-row probes of their primary
