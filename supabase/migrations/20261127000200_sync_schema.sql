@@ -129,6 +129,29 @@ create table sync.quarantine (
 );
 create unique index quarantine_open_idx on sync.quarantine (entity, legacy_id) where released_at is null;
 
+-- Target-side edits met by a source change (engine.md §5): one row per conflict, with the three
+-- images and the decision. At most one open (held, strategy manual) conflict per row.
+create table sync.conflicts (
+    id bigserial primary key,
+    entity text not null references sync.entities (name),
+    legacy_id bigint not null,
+    target_id uuid,
+    inbox_id bigint references sync.inbox (id),
+    op text not null check (op in ('upsert', 'delete')),
+    strategy text not null check (strategy in ('source_wins', 'target_wins', 'merge', 'manual')),
+    status text not null check (status in ('open', 'resolved')),
+    decision text check (decision in ('accept_source', 'keep_target', 'custom', 'merged')),
+    columns text[] not null,
+    source_image jsonb,
+    target_image jsonb,
+    base_image jsonb,
+    created_at timestamptz not null default now(),
+    resolved_at timestamptz,
+    resolved_by text
+);
+create unique index conflicts_open_idx on sync.conflicts (entity, legacy_id) where status = 'open';
+create index conflicts_created_idx on sync.conflicts (created_at);
+
 create table sync.integrity_issues (
     entity text not null,
     legacy_id bigint not null,
@@ -200,7 +223,10 @@ create unlogged table sync.work_in (
     source_version bigint not null,
     captured_at timestamptz not null
 );
-create unlogged table sync.work_del (work_id bigint not null, inbox_id bigint, legacy_id bigint not null, captured_at timestamptz not null, target_id uuid);
+create unlogged table sync.work_del (
+    work_id bigint not null, inbox_id bigint, legacy_id bigint not null, captured_at timestamptz not null, target_id uuid,
+    base jsonb, target_image jsonb, tcols text[], keep boolean not null default false
+);
 create unlogged table sync.work_t of sync.transformed;
 create unlogged table sync.work_w (
     work_id bigint not null,
@@ -211,7 +237,11 @@ create unlogged table sync.work_w (
     data jsonb,
     issues jsonb,
     id uuid not null,
-    mapped_version bigint
+    mapped_version bigint,
+    base jsonb,            -- the image the sync last wrote (conflict detection)
+    target_image jsonb,    -- the target row's current values of the written columns
+    tcols text[],          -- columns changed on the target side since the sync wrote them
+    scols text[]           -- columns the source changes now
 );
 
 -- Nobody but the owner (and service_role through the API functions) reaches the sync schema.

@@ -53,8 +53,24 @@ declare
     v_ins integer;
     v_upd integer;
     v_child record;
+    v_strategy text;
+    v_tie text;
+    v_tcols text;
+    v_scols text;
+    v_timg text;
 begin
     select * into e from sync.entities where name = p_entity;
+    select coalesce(c #>> array['entities', p_entity, 'conflict_strategy'], 'source_wins'),
+           coalesce(c #>> array['entities', p_entity, 'tie'], 'source')
+      into v_strategy, v_tie
+      from sync.get_config() c;
+    -- Typed comparisons of the written columns (never their jsonb text: a timestamp prints
+    -- differently under another TimeZone): b = the image the sync last wrote, t = the target row.
+    select 'array_remove(array[' || string_agg(format('case when b.%1$I is distinct from t.%1$I then %1$L end', c), ', ') || '], null)',
+           'array_remove(array[' || string_agg(format('case when b.%1$I is distinct from d.%1$I then %1$L end', c), ', ') || '], null)',
+           'jsonb_build_object(' || string_agg(format('%1$L, t.%1$I', c), ', ') || ')'
+      into v_tcols, v_scols, v_timg
+      from unnest(e.write_columns) c;
 
     if p_from_inbox then
         -- Parked changes whose missing parent is now mapped go back to pending (indexed, cheap).
@@ -69,7 +85,7 @@ begin
                    row_number() over (partition by i.legacy_id order by i.source_version desc, i.id desc) as rn,
                    bool_or(i.status = 'pending') over (partition by i.legacy_id) as has_pending
               from sync.inbox i
-             where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined')
+             where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
         ), older as (
             update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
               from ranked r where r.id = i.id and r.rn > 1 and r.has_pending
@@ -87,7 +103,7 @@ begin
         -- before, under the same lock): it replaces them and releases their quarantine.
         with older as (
             update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
-             where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined')
+             where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
                and i.legacy_id = any (array(select w.legacy_id from sync.work_in w))
             returning i.legacy_id
         )
@@ -108,6 +124,36 @@ begin
       from sync.work_in w
      where w.op = 'delete';
     if exists (select 1 from sync.work_del) then
+        -- A delete that meets a target-side edit is a conflict too.
+        execute format($q$
+            update sync.work_del d set base = m.image, target_image = %3$s, tcols = %2$s
+              from (select m.legacy_id, m.image from sync.id_map m
+                     where m.entity = $1 and m.legacy_id = any (array(select legacy_id from sync.work_del)) and m.image is not null) m,
+                   %1$s t, jsonb_populate_record(null::%1$s, m.image) b
+             where m.legacy_id = d.legacy_id and t.id = d.target_id $q$, e.target_table, v_tcols, v_timg)
+        using p_entity;
+        if exists (select 1 from sync.work_del d where cardinality(d.tcols) > 0) then
+            update sync.work_del d set keep = true
+             where cardinality(d.tcols) > 0
+               and (v_strategy in ('target_wins', 'manual') or (v_strategy = 'merge' and v_tie = 'target'));
+            insert into sync.conflicts as k (entity, legacy_id, target_id, inbox_id, op, strategy, status, decision, columns,
+                                             source_image, target_image, base_image, resolved_at, resolved_by)
+            select p_entity, d.legacy_id, d.target_id, d.inbox_id, 'delete', v_strategy,
+                   case when v_strategy = 'manual' then 'open' else 'resolved' end,
+                   case v_strategy when 'manual' then null when 'merge' then 'merged'
+                                   else case when d.keep then 'keep_target' else 'accept_source' end end,
+                   d.tcols, null, d.target_image, d.base,
+                   case when v_strategy <> 'manual' then now() end, case when v_strategy <> 'manual' then 'sync' end
+              from sync.work_del d where cardinality(d.tcols) > 0
+            on conflict (entity, legacy_id) where status = 'open'
+            do update set inbox_id = excluded.inbox_id, op = 'delete', source_image = null, created_at = now();
+            update sync.inbox i set status = 'conflict', run_id = p_run_id
+              from sync.work_del d where i.id = d.inbox_id and d.keep and v_strategy = 'manual';
+            update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id, reason = 'kept target'
+              from sync.work_del d where i.id = d.inbox_id and d.keep and v_strategy <> 'manual';
+            v_counts := v_counts || jsonb_build_object('conflicts', (select count(*) from sync.work_del d where cardinality(d.tcols) > 0));
+            delete from sync.work_del d where d.keep;
+        end if;
         if e.delete_mode = 'hard' then
             execute format('delete from %s t using sync.work_del d where t.id = d.target_id', e.target_table);
         else
@@ -161,6 +207,57 @@ begin
     delete from sync.work_w w where w.source_version < w.mapped_version;
     get diagnostics v_n = row_count;
     if v_n > 0 then v_counts := v_counts || jsonb_build_object('stale', v_n); end if;
+
+    -- Conflicts (engine.md §5): the written columns of the target row against the image the sync
+    -- last wrote; a difference is a target-side edit, handled by the entity's strategy.
+    execute format($q$
+        update sync.work_w w set base = m.image, target_image = %3$s, tcols = %2$s,
+                                 scols = (select %4$s from jsonb_populate_record(null::%1$s, w.data) d)
+          from (select m.legacy_id, m.image from sync.id_map m
+                 where m.entity = $1 and m.legacy_id = any (array(select legacy_id from sync.work_w)) and m.image is not null) m,
+               %1$s t, jsonb_populate_record(null::%1$s, m.image) b
+         where m.legacy_id = w.legacy_id and t.id = w.id $q$, e.target_table, v_tcols, v_timg, v_scols)
+    using p_entity;
+    if exists (select 1 from sync.work_w w where cardinality(w.tcols) > 0) then
+        insert into sync.conflicts as k (entity, legacy_id, target_id, inbox_id, op, strategy, status, decision, columns,
+                                         source_image, target_image, base_image, resolved_at, resolved_by)
+        select p_entity, w.legacy_id, w.id, w.inbox_id, 'upsert', v_strategy,
+               case when v_strategy = 'manual' then 'open' else 'resolved' end,
+               case v_strategy when 'source_wins' then 'accept_source' when 'target_wins' then 'keep_target'
+                               when 'merge' then 'merged' end,
+               w.tcols, w.data, w.target_image, w.base,
+               case when v_strategy <> 'manual' then now() end, case when v_strategy <> 'manual' then 'sync' end
+          from sync.work_w w where cardinality(w.tcols) > 0
+        on conflict (entity, legacy_id) where status = 'open'
+        do update set inbox_id = excluded.inbox_id, op = 'upsert', source_image = excluded.source_image,
+                      target_image = excluded.target_image, columns = excluded.columns, created_at = now();
+        get diagnostics v_n = row_count;
+        v_counts := v_counts || jsonb_build_object('conflicts', coalesce((v_counts ->> 'conflicts')::integer, 0) + v_n);
+        if v_strategy in ('target_wins', 'manual') then
+            -- Held (manual) or kept (target_wins): the target row is not written. The conflict keeps
+            -- the transformed row (source_image), so that resolving it applies exactly that.
+            update sync.inbox i set status = case when v_strategy = 'manual' then 'conflict' else 'applied' end,
+                                    applied_at = case when v_strategy = 'manual' then null else now() end,
+                                    reason = case when v_strategy = 'manual' then null else 'kept target' end, run_id = p_run_id
+              from sync.work_w w where i.id = w.inbox_id and cardinality(w.tcols) > 0;
+            update sync.id_map m set source_version = greatest(m.source_version, w.source_version)
+              from sync.work_w w where m.entity = p_entity and m.legacy_id = w.legacy_id and cardinality(w.tcols) > 0
+               and v_strategy = 'target_wins';
+            delete from sync.work_w w where cardinality(w.tcols) > 0;
+        end if;
+        if v_strategy = 'merge' then
+            -- Columns changed only on the target keep the target's value; changed on both sides,
+            -- the tie rule decides; the rest take the source's.
+            update sync.work_w w
+               set data = w.data || coalesce((select jsonb_object_agg(c, w.target_image -> c) from unnest(w.tcols) c
+                                               where v_tie = 'target' or not c = any (w.scols)), '{}')
+             where cardinality(w.tcols) > 0;
+        end if;
+
+    end if;
+    -- A change written now closes a conflict that an older, held change left open.
+    update sync.conflicts k set status = 'resolved', decision = 'accept_source', resolved_at = now(), resolved_by = 'newer change'
+     where k.entity = p_entity and k.status = 'open' and k.legacy_id = any (array(select w.legacy_id from sync.work_w w));
 
     select string_agg(format('%I', c), ', '), string_agg(format('%1$I = excluded.%1$I', c), ', '),
            string_agg(format('t.%1$I', c), ', ') || ') is distinct from (' || string_agg(format('excluded.%1$I', c), ', ')
