@@ -43,6 +43,7 @@ create table sync.id_map (
     target_id uuid not null,
     source_version bigint not null default 0,  -- xmax of the source snapshot the last image was read at
     image jsonb,                               -- the columns the sync last wrote (hash it on demand: md5(image::text))
+    source_image jsonb,                        -- what the source last mapped to, before a merge kept target values
     deleted boolean not null default false,
     updated_at timestamptz not null default now(),
     primary key (entity, legacy_id)
@@ -241,7 +242,8 @@ create unlogged table sync.work_w (
     base jsonb,            -- the image the sync last wrote (conflict detection)
     target_image jsonb,    -- the target row's current values of the written columns
     tcols text[],          -- columns changed on the target side since the sync wrote them
-    scols text[]           -- columns the source changes now
+    scols text[],          -- columns the source changes now
+    source_data jsonb      -- the source's mapped row before a merge kept target values
 );
 
 -- Nobody but the owner (and service_role through the API functions) reaches the sync schema.

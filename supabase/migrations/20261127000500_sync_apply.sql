@@ -212,8 +212,9 @@ begin
     -- last wrote; a difference is a target-side edit, handled by the entity's strategy.
     execute format($q$
         update sync.work_w w set base = m.image, target_image = %3$s, tcols = %2$s,
-                                 scols = (select %4$s from jsonb_populate_record(null::%1$s, w.data) d)
-          from (select m.legacy_id, m.image from sync.id_map m
+                                 scols = (select %4$s from jsonb_populate_record(null::%1$s, w.data) d,
+                                                           jsonb_populate_record(null::%1$s, coalesce(m.source_image, m.image)) b)
+          from (select m.legacy_id, m.image, m.source_image from sync.id_map m
                  where m.entity = $1 and m.legacy_id = any (array(select legacy_id from sync.work_w)) and m.image is not null) m,
                %1$s t, jsonb_populate_record(null::%1$s, m.image) b
          where m.legacy_id = w.legacy_id and t.id = w.id $q$, e.target_table, v_tcols, v_timg, v_scols)
@@ -240,20 +241,21 @@ begin
                                     applied_at = case when v_strategy = 'manual' then null else now() end,
                                     reason = case when v_strategy = 'manual' then null else 'kept target' end, run_id = p_run_id
               from sync.work_w w where i.id = w.inbox_id and cardinality(w.tcols) > 0;
-            update sync.id_map m set source_version = greatest(m.source_version, w.source_version)
+            update sync.id_map m set source_version = greatest(m.source_version, w.source_version), source_image = w.data
               from sync.work_w w where m.entity = p_entity and m.legacy_id = w.legacy_id and cardinality(w.tcols) > 0
                and v_strategy = 'target_wins';
             delete from sync.work_w w where cardinality(w.tcols) > 0;
         end if;
-        if v_strategy = 'merge' then
-            -- Columns changed only on the target keep the target's value; changed on both sides,
-            -- the tie rule decides; the rest take the source's.
-            update sync.work_w w
-               set data = w.data || coalesce((select jsonb_object_agg(c, w.target_image -> c) from unnest(w.tcols) c
-                                               where v_tie = 'target' or not c = any (w.scols)), '{}')
-             where cardinality(w.tcols) > 0;
-        end if;
-
+    end if;
+    if v_strategy = 'merge' then
+        -- Three-way, column by column: a column the source changed (against what it last mapped
+        -- to) takes the source value, unless the target changed it too and the tie rule says
+        -- target; every other column keeps the target's current value.
+        update sync.work_w w
+           set source_data = w.data,
+               data = w.target_image || coalesce((select jsonb_object_agg(c, w.data -> c) from unnest(w.scols) c
+                                                   where not (v_tie = 'target' and c = any (w.tcols))), '{}')
+         where w.base is not null;
     end if;
     -- A change written now closes a conflict that an older, held change left open.
     update sync.conflicts k set status = 'resolved', decision = 'accept_source', resolved_at = now(), resolved_by = 'newer change'
@@ -281,13 +283,13 @@ begin
     select count(*) into v_n from sync.work_w;
     v_counts := v_counts || jsonb_build_object('inserted', v_ins, 'updated', v_upd, 'unchanged', v_n - v_ins - v_upd);
 
-    insert into sync.id_map as m (entity, legacy_id, target_id, source_version, image, deleted, updated_at)
-    select p_entity, w.legacy_id, w.id, w.source_version, w.data, false, now() from sync.work_w w
+    insert into sync.id_map as m (entity, legacy_id, target_id, source_version, image, source_image, deleted, updated_at)
+    select p_entity, w.legacy_id, w.id, w.source_version, w.data, w.source_data, false, now() from sync.work_w w
     on conflict (entity, legacy_id) do update
        set target_id = excluded.target_id, source_version = excluded.source_version, image = excluded.image,
-           deleted = false, updated_at = now()
+           source_image = excluded.source_image, deleted = false, updated_at = now()
      where m.image is distinct from excluded.image or m.source_version <> excluded.source_version
-        or m.target_id <> excluded.target_id or m.deleted;
+        or m.target_id <> excluded.target_id or m.deleted or m.source_image is distinct from excluded.source_image;
 
     -- Derived columns of other entities that follow this one's rows (e.g. a case_id taken from
     -- the parent's target row) are re-derived now, and their last written image with them.
