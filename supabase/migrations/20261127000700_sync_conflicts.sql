@@ -74,6 +74,8 @@ begin
                             format('id %s', c.id));
     end if;
     select * into e from sync.entities where name = c.entity;
+    -- The row's UUID now (a reseed may have changed it since the conflict was recorded).
+    c.target_id := coalesce((select m.target_id from sync.id_map m where m.entity = c.entity and m.legacy_id = c.legacy_id), c.target_id);
     case resolve_conflict.decision
     when 'accept_source' then
         if c.op = 'delete' then
