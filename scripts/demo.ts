@@ -78,6 +78,32 @@ step(
     `(${Math.round(bf.progress.rate)} rows/s)`,
 );
 
+step("conflict demonstration: the Supabase app edits a synced patient, the legacy app changes the same patient");
+const [pt] = await target`select legacy_patient_id as id, first_name from public.patients where deleted_at is null
+                          order by legacy_patient_id limit 1`;
+await target`select sync.set_config('{"entities": {"patients": {"conflict_strategy": "manual"}}}')`;
+await target`update public.patients set first_name = 'Edited in Supabase' where legacy_patient_id = ${pt.id}`;
+const legacySql = postgres(vars.LEGACY_DB_URL, { max: 1, onnotice: () => {} });
+const legacyName = `Changed in legacy at ${new Date().toISOString().slice(11, 19)}`;
+await legacySql`update dispatch_patient set first_name = ${legacyName}, updated_at = now() where id = ${pt.id}`;
+await target`call sync.tick(5, null)`;
+const [k] =
+  await target`select id, entity, legacy_id, strategy, status, columns, source_image ->> 'first_name' as source,
+                                target_image ->> 'first_name' as target, base_image ->> 'first_name' as base
+                           from sync.conflicts where status = 'open' order by id desc limit 1`;
+console.log(
+  `           conflict #${k.id} on ${k.entity} ${k.legacy_id} (${k.strategy}, ${k.status}): columns ${k.columns}; ` +
+    `first_name base "${k.base}", target "${k.target}", source "${k.source}"`,
+);
+const resolution = target.json({ first_name: "Resolved by the operator" });
+const [{ r }] = await target`select sync.resolve_conflict(${k.id}, 'custom', ${resolution}, 'demo') as r`;
+const [after] = await target`select first_name from public.patients where legacy_patient_id = ${pt.id}`;
+console.log(
+  `           resolved with ${r.decision} by ${r.resolved_by}: the patient's first_name is now "${after.first_name}"`,
+);
+await target`select sync.set_config('{"entities": {"patients": {"conflict_strategy": null}}}')`;
+await legacySql.end();
+
 step(`live: ${rate} legacy transactions/s from 2 writers, ticking continuously (Ctrl-C to stop)`);
 const ac = new AbortController();
 Deno.addSignalListener("SIGINT", () => ac.abort());

@@ -127,10 +127,12 @@ begin
         -- A delete that meets a target-side edit is a conflict too.
         execute format($q$
             update sync.work_del d set base = m.image, target_image = %3$s, tcols = %2$s
-              from (select m.legacy_id, m.image from sync.id_map m
-                     where m.entity = $1 and m.legacy_id = any (array(select legacy_id from sync.work_del)) and m.image is not null) m,
+              from (select d2.work_id, m.image
+                      from sync.work_del d2
+                     cross join lateral (select m.image from sync.id_map m
+                                          where m.entity = $1 and m.legacy_id = d2.legacy_id and m.image is not null offset 0) m) m,
                    %1$s t, jsonb_populate_record(null::%1$s, m.image) b
-             where m.legacy_id = d.legacy_id and t.id = d.target_id $q$, e.target_table, v_tcols, v_timg)
+             where m.work_id = d.work_id and t.id = d.target_id $q$, e.target_table, v_tcols, v_timg)
         using p_entity;
         if exists (select 1 from sync.work_del d where cardinality(d.tcols) > 0) then
             update sync.work_del d set keep = true
@@ -214,10 +216,12 @@ begin
         update sync.work_w w set base = m.image, target_image = %3$s, tcols = %2$s,
                                  scols = (select %4$s from jsonb_populate_record(null::%1$s, w.data) d,
                                                            jsonb_populate_record(null::%1$s, coalesce(m.source_image, m.image)) b)
-          from (select m.legacy_id, m.image, m.source_image from sync.id_map m
-                 where m.entity = $1 and m.legacy_id = any (array(select legacy_id from sync.work_w)) and m.image is not null) m,
+          from (select w2.work_id, m.image, m.source_image
+                  from sync.work_w w2
+                 cross join lateral (select m.image, m.source_image from sync.id_map m
+                                      where m.entity = $1 and m.legacy_id = w2.legacy_id and m.image is not null offset 0) m) m,
                %1$s t, jsonb_populate_record(null::%1$s, m.image) b
-         where m.legacy_id = w.legacy_id and t.id = w.id $q$, e.target_table, v_tcols, v_timg, v_scols)
+         where m.work_id = w.work_id and t.id = w.id $q$, e.target_table, v_tcols, v_timg, v_scols)
     using p_entity;
     if exists (select 1 from sync.work_w w where cardinality(w.tcols) > 0) then
         insert into sync.conflicts as k (entity, legacy_id, target_id, inbox_id, op, strategy, status, decision, columns,

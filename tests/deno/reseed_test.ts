@@ -32,10 +32,14 @@ Deno.test("rebuild_mappings after a reseed with new UUIDs: the sync continues ex
     await p.target.begin(async (tx) => {
       await tx`set local session_replication_role = replica`;
       await tx`create temp table remap (old uuid primary key, new uuid not null) on commit drop`;
-      for (const t of Object.keys(FKS)) await tx.unsafe(`insert into remap select id, gen_random_uuid() from public.${t}`);
+      for (const t of Object.keys(FKS)) {
+        await tx.unsafe(`insert into remap select id, gen_random_uuid() from public.${t}`);
+      }
       for (const [t, cols] of Object.entries(FKS)) {
         await tx.unsafe(`update public.${t} x set id = r.new from remap r where r.old = x.id`);
-        for (const c of cols) await tx.unsafe(`update public.${t} x set ${c} = r.new from remap r where r.old = x.${c}`);
+        for (const c of cols) {
+          await tx.unsafe(`update public.${t} x set ${c} = r.new from remap r where r.old = x.${c}`);
+        }
       }
     });
     const [{ stale }] = await p.target`select count(*)::int as stale from oracle.diff() where problem = 'id'`;
@@ -48,10 +52,12 @@ Deno.test("rebuild_mappings after a reseed with new UUIDs: the sync continues ex
 
     // Changes after the reseed: updates, inserts with new children, deletes.
     await p.legacy`select demo_gen.stream_step() from generate_series(1, 400)`;
-    await p.legacy`update dispatch_patient set email = 'after@reseed.io', updated_at = now() where id in (select id from dispatch_patient order by id limit 20)`;
+    await p
+      .legacy`update dispatch_patient set email = 'after@reseed.io', updated_at = now() where id in (select id from dispatch_patient order by id limit 20)`;
     for (let i = 0; i < 5; i++) if ((await tick(p.target)).rows === 0) break;
     deepStrictEqual(await oracleDiff(p.target), []);
-    const dup = await p.target`select 'patients' as t, legacy_patient_id as l from public.patients group by 2 having count(*) > 1
+    const dup = await p
+      .target`select 'patients' as t, legacy_patient_id as l from public.patients group by 2 having count(*) > 1
                                union all select 'cases', legacy_instruction_id from public.cases group by 2 having count(*) > 1`;
     deepStrictEqual([...dup], []);
     const [{ n }] = await p.target`select count(*)::int as n from sync.id_map m
