@@ -438,6 +438,7 @@ declare
     v_msg text;
     v_status text;
     v_lag jsonb;
+    v_backfill bigint;
 begin
     if not pg_catalog.pg_try_advisory_lock(v_lock) then
         summary := jsonb_build_object('status', 'already_running', 'run',
@@ -448,7 +449,27 @@ begin
     values ('incremental', 'running', coalesce(nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'), v_t0)
     returning id into v_run;
     commit;
+    -- An unfinished backfill (killed half way, or queued by the API) is advanced first, chunk by
+    -- chunk, within the budget.
+    v_backfill := (select r.id from sync.runs r where r.mode = 'backfill'
+                     and r.status in ('queued', 'running', 'failed', 'partial') order by r.id desc limit 1);
+    while v_backfill is not null and clock_timestamp() < v_deadline loop
+        v_t := clock_timestamp();
+        begin
+            if sync._backfill_step(v_backfill) then
+                perform sync._backfill_close(v_backfill, null);
+                v_backfill := null;
+            end if;
+        exception when others then
+            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
+            v_error := jsonb_build_object('phase', 'backfill', 'sqlstate', v_state, 'message', v_msg, 'category', 'database');
+        end;
+        commit;
+        v_apply_ms := v_apply_ms + extract(epoch from clock_timestamp() - v_t) * 1000;
+        exit when v_error is not null;
+    end loop;
     loop
+        exit when v_error is not null or v_backfill is not null;
         v_t := clock_timestamp();
         begin
             v_pull := sync._pull(v_run);

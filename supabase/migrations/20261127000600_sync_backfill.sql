@@ -68,29 +68,120 @@ $$;
 comment on function sync.backfill_status() is 'Progress of the current or last backfill: per entity rows done and total, rate, ETA. Read-only.';
 revoke execute on function sync.backfill_status() from public;
 
+-- Opens a backfill run of the given entities, or returns the unfinished one of the same entities
+-- (a backfill killed half way is resumed, never restarted).
+create function sync._backfill_open(p_entities text[])
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_run bigint;
+    v_prog jsonb := '{}';
+    v_name text;
+    v_total bigint;
+    v_min bigint;
+    v_max bigint;
+begin
+    select r.id into v_run from sync.runs r
+     where r.mode = 'backfill' and r.status in ('queued', 'running', 'failed', 'partial', 'paused') and r.entities = p_entities
+     order by r.id desc limit 1;
+    if found then
+        update sync.runs set status = 'running', error = null, started_at = coalesce(started_at, clock_timestamp()) where id = v_run;
+        return v_run;
+    end if;
+    foreach v_name in array p_entities loop
+        execute format('select count(*), coalesce(min(%1$I) - 1, 0), coalesce(max(%1$I), 0) from %2$s',
+                       (select e.source_pk from sync.entities e where e.name = v_name), sync._source_relation(v_name))
+           into v_total, v_min, v_max;
+        v_prog := v_prog || jsonb_build_object(v_name, jsonb_build_object('done', 0, 'total', v_total, 'last_id', v_min,
+                                                                          'max_id', v_max, 'finished', v_total = 0));
+    end loop;
+    insert into sync.runs (mode, status, trigger, entities, started_at, progress)
+    values ('backfill', 'running', coalesce(nullif(current_setting('sync.trigger', true), ''), 'manual'), p_entities,
+            clock_timestamp(), sync._backfill_progress(v_prog, clock_timestamp()))
+    returning id into v_run;
+    return v_run;
+end;
+$$;
+
+-- One step of a backfill run: the next chunk of its first unfinished entity, progress recorded in
+-- the run (the caller commits: a kill loses at most this chunk). Returns true when every entity
+-- of the run is copied.
+create function sync._backfill_step(p_run_id bigint)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_run sync.runs;
+    v_prog jsonb;
+    v_name text;
+    v_chunk jsonb;
+    v_tc timestamptz := clock_timestamp();
+    v_finished boolean;
+begin
+    select * into v_run from sync.runs where id = p_run_id for update;
+    v_prog := v_run.progress -> 'entities';
+    select n into v_name from unnest(v_run.entities) with ordinality x (n, o)
+     where not (v_prog #>> array[n, 'finished'])::boolean order by o limit 1;
+    if v_name is null then
+        return true;
+    end if;
+    v_chunk := sync._backfill_chunk(p_run_id, v_name, (v_prog #>> array[v_name, 'last_id'])::bigint,
+                                    (sync.get_config() ->> 'backfill_batch_size')::integer);
+    v_finished := (v_chunk ->> 'last_id')::bigint >= (v_prog #>> array[v_name, 'max_id'])::bigint;
+    v_prog := jsonb_set(v_prog, array[v_name], (v_prog -> v_name) || jsonb_build_object(
+        'ms', coalesce((v_prog #>> array[v_name, 'ms'])::bigint, 0) + round(extract(epoch from clock_timestamp() - v_tc) * 1000),
+        'done', (v_prog #>> array[v_name, 'done'])::bigint + (v_chunk ->> 'rows')::bigint,
+        'last_id', (v_chunk ->> 'last_id')::bigint,
+        'finished', v_finished));
+    update sync.runs set progress = sync._backfill_progress(v_prog, v_run.started_at),
+                         counts = sync._add_counts(counts, jsonb_build_object(v_name, v_chunk -> 'counts'))
+     where id = p_run_id;
+    -- Fresh statistics before the dependents join against what was just loaded (a planner that
+    -- still thinks the table is empty picks a scan per row); leaves need none.
+    if v_finished and exists (select 1 from sync.entities c where v_name = any (c.depends_on)) then
+        execute format('analyze %s', (select e.target_table from sync.entities e where e.name = v_name));
+        analyze sync.id_map;
+    end if;
+    return not exists (select 1 from unnest(v_run.entities) n
+                        where not coalesce((v_prog #>> array[n, 'finished'])::boolean, false));
+end;
+$$;
+
+-- Ends a backfill run (succeeded, or failed with the error); returns its summary.
+create function sync._backfill_close(p_run_id bigint, p_error jsonb)
+returns jsonb
+language sql
+set search_path = ''
+as $$
+    update sync.runs set status = case when p_error is null then 'succeeded' else 'failed' end,
+                         ended_at = clock_timestamp(), error = p_error,
+                         timings = jsonb_build_object('backfill_ms', round(extract(epoch from clock_timestamp() - started_at) * 1000)),
+                         summary = jsonb_build_object('run_id', id, 'status', case when p_error is null then 'succeeded' else 'failed' end,
+                                                      'counts', counts, 'progress', progress, 'error', p_error,
+                                                      'timings', jsonb_build_object('backfill_ms',
+                                                          round(extract(epoch from clock_timestamp() - started_at) * 1000)))
+     where id = p_run_id
+     returning summary;
+$$;
+revoke execute on function sync._backfill_open(text[]), sync._backfill_step(bigint), sync._backfill_close(bigint, jsonb) from public;
+
 -- Starts or resumes a backfill (one entity, or all when NULL) as a run, chunk by chunk, each
--- committed; an unfinished backfill run of the same entities is resumed from its last
--- committed chunk. Same applier lock as the tick: a second caller gets already_running.
+-- committed; an unfinished backfill run of the same entities is resumed from its last committed
+-- chunk (so is one that a tick finds: ticks advance unfinished backfills first). Same applier lock
+-- as the tick: a second caller gets already_running.
 create procedure sync.backfill(entity text default null, inout summary jsonb default null)
 language plpgsql
 as $$
 declare
     v_lock bigint := hashtext('sync.applier');
-    v_run sync.runs;
-    v_entities text[];
-    v_name text;
-    v_prog jsonb;
-    v_chunk jsonb;
-    v_limit integer := (sync.get_config() ->> 'backfill_batch_size')::integer;
-    v_total bigint;
-    v_max bigint;
-    v_min bigint;
-    v_counts jsonb := '{}';
+    v_run bigint;
+    v_done boolean := false;
     v_error jsonb;
     v_state text;
     v_msg text;
-    v_t0 timestamptz := clock_timestamp();
-    v_tc timestamptz;
 begin
     if entity is not null and not exists (select 1 from sync.entities e where e.name = backfill.entity) then
         perform sync._raise(404, format('unknown entity "%s"', entity));
@@ -100,72 +191,22 @@ begin
             (select to_jsonb(r) from sync.runs r where r.status = 'running' order by r.id desc limit 1));
         return;
     end if;
-    v_entities := array(select o.name from sync._apply_order() o
-                         where (backfill.entity is null or o.name = backfill.entity)
-                           and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true));
-    select * into v_run from sync.runs r
-     where r.mode = 'backfill' and r.status in ('running', 'failed', 'partial', 'paused') and r.entities = v_entities
-     order by r.id desc limit 1;
-    if found then
-        update sync.runs set status = 'running', error = null where id = v_run.id returning * into v_run;
-        v_counts := v_run.counts;
-    else
-        v_prog := '{}';
-        foreach v_name in array v_entities loop
-            execute format('select count(*), coalesce(min(%1$I) - 1, 0), coalesce(max(%1$I), 0) from %2$s',
-                           (select e.source_pk from sync.entities e where e.name = v_name), sync._source_relation(v_name))
-               into v_total, v_min, v_max;
-            v_prog := v_prog || jsonb_build_object(v_name, jsonb_build_object('done', 0, 'total', v_total, 'last_id', v_min,
-                                                                              'max_id', v_max, 'finished', v_total = 0));
-        end loop;
-        insert into sync.runs (mode, status, trigger, entities, started_at, progress)
-        values ('backfill', 'running', coalesce(nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'), v_entities,
-                v_t0, sync._backfill_progress(v_prog, v_t0))
-        returning * into v_run;
-    end if;
+    v_run := sync._backfill_open(array(select o.name from sync._apply_order() o
+                                        where (backfill.entity is null or o.name = backfill.entity)
+                                          and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true)));
     commit;
-
-    foreach v_name in array v_entities loop
-        loop
-            select r.progress -> 'entities' into v_prog from sync.runs r where r.id = v_run.id;
-            exit when (v_prog #>> array[v_name, 'finished'])::boolean;
-            v_tc := clock_timestamp();
-            begin
-                v_chunk := sync._backfill_chunk(v_run.id, v_name, (v_prog #>> array[v_name, 'last_id'])::bigint, v_limit);
-                v_prog := jsonb_set(v_prog, array[v_name], (v_prog -> v_name) || jsonb_build_object(
-                    'ms', coalesce((v_prog #>> array[v_name, 'ms'])::bigint, 0) + round(extract(epoch from clock_timestamp() - v_tc) * 1000),
-                    'done', (v_prog #>> array[v_name, 'done'])::bigint + (v_chunk ->> 'rows')::bigint,
-                    'last_id', (v_chunk ->> 'last_id')::bigint,
-                    'finished', (v_chunk ->> 'last_id')::bigint >= (v_prog #>> array[v_name, 'max_id'])::bigint));
-                v_counts := sync._add_counts(v_counts, jsonb_build_object(v_name, v_chunk -> 'counts'));
-                update sync.runs set progress = sync._backfill_progress(v_prog, coalesce(v_run.started_at, v_t0)), counts = v_counts
-                 where id = v_run.id;
-            exception when others then
-                get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
-                v_error := jsonb_build_object('phase', 'backfill', 'entity', v_name, 'sqlstate', v_state, 'message', v_msg,
-                    'category', case when v_state like '08%' or v_state like 'HV%' then 'network' else 'database' end);
-            end;
-            commit;
-            exit when v_error is not null;
-        end loop;
+    while not v_done loop
+        begin
+            v_done := sync._backfill_step(v_run);
+        exception when others then
+            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
+            v_error := jsonb_build_object('phase', 'backfill', 'sqlstate', v_state, 'message', v_msg,
+                'category', case when v_state like '08%' or v_state like 'HV%' then 'network' else 'database' end);
+        end;
+        commit;
         exit when v_error is not null;
-        -- Fresh statistics before the dependents join against what was just loaded (a planner
-        -- that still thinks the table is empty picks a scan per row); leaves need none.
-        if exists (select 1 from sync.entities c where v_name = any (c.depends_on)) then
-            execute format('analyze %s', (select e.target_table from sync.entities e where e.name = v_name));
-            analyze sync.id_map;
-            commit;
-        end if;
     end loop;
-
-    update sync.runs set status = case when v_error is null then 'succeeded' else 'failed' end,
-                         ended_at = clock_timestamp(), error = v_error,
-                         timings = jsonb_build_object('backfill_ms', round(extract(epoch from clock_timestamp() - v_t0) * 1000))
-     where id = v_run.id
-     returning jsonb_build_object('run_id', id, 'status', status, 'counts', counts, 'progress', progress, 'timings', timings,
-                                  'error', error)
-          into summary;
-    update sync.runs set summary = backfill.summary where id = v_run.id;
+    summary := sync._backfill_close(v_run, v_error);
     commit;
     perform pg_catalog.pg_advisory_unlock(v_lock);
 end;

@@ -2,7 +2,7 @@
 -- only in the source, only in the target, in both, with either tie rule), a delete meeting an
 -- edit, manual (held, then each resolution; re-resolving refused), with exact rows.
 begin;
-select plan(27);
+select plan(30);
 
 create function pg_temp.office(p_version bigint, p_name text, p_phone text, p_address text default '12 Main St')
 returns bigint language sql as $$
@@ -94,6 +94,15 @@ select is((sync.resolve_conflict((select max(id) from sync.conflicts), 'custom',
           'custom resolves it');
 select results_eq($$ select name, phone from public.offices $$, $$ values ('H'::text, '555'::text) $$,
                   'with the supplied row over the held change');
+
+-- merge (tie source): a delete that meets a target edit still deletes, and is recorded.
+select sync.set_config('{"entities": {"offices": {"conflict_strategy": "merge", "tie": "source"}}}');
+update public.offices set phone = 'T6' where legacy_office_id = 1;
+select test.gone('offices', 1, '2026-04-04', 10);
+select is(test.apply('offices'), '{"deleted": 1, "conflicts": 1}', 'merge: a delete over a target edit');
+select is((select deleted_at from public.offices), '2026-04-04 00:00:00+00'::timestamptz, 'the source delete wins the tie');
+select results_eq($$ select op, decision, columns from sync.conflicts order by id desc limit 1 $$,
+                  $$ values ('delete'::text, 'merged'::text, '{phone}'::text[]) $$, 'and the conflict is recorded');
 
 select * from finish();
 rollback;
