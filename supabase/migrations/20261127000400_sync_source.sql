@@ -1,5 +1,17 @@
 -- Source connection and the snapshot pull (PgQ technique over postgres_fdw).
 
+-- Decodes %XX escapes of a URI component (UTF-8).
+create function sync._url_decode(p text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select convert_from(coalesce(string_agg(case when x.m[1] is not null then decode(x.m[1], 'hex')
+                                                 else convert_to(x.m[2], 'UTF8') end, ''::bytea order by x.ord), ''::bytea), 'UTF8')
+      from regexp_matches(p, '%([0-9A-Fa-f]{2})|([^%]+|%)', 'g') with ordinality x (m, ord);
+$$;
+
 -- Parses a libpq conninfo (key=value or postgres:// URI) into a jsonb object of options.
 create function sync._parse_conninfo(p_conninfo text)
 returns jsonb
@@ -18,14 +30,17 @@ begin
             perform sync._raise(400, 'the source connection string is not a valid postgres:// URI');
         end if;
         v_out := jsonb_strip_nulls(jsonb_build_object(
-            'user', nullif(convert_from(decode(replace(regexp_replace(coalesce(v_m[1], ''), '%([0-9A-Fa-f]{2})', '\\x\1', 'g'), '\\x', '\x'), 'escape'), 'UTF8'), ''),
+            'user', nullif(sync._url_decode(coalesce(v_m[1], '')), ''),
             'password', nullif(v_m[2], ''),
             'host', nullif(v_m[3], ''), 'port', v_m[4], 'dbname', nullif(v_m[5], '')));
         if v_out ? 'password' then
-            v_out := jsonb_set(v_out, '{password}', to_jsonb(convert_from(decode(replace(regexp_replace(v_m[2], '%([0-9A-Fa-f]{2})', '\\x\1', 'g'), '\\x', '\x'), 'escape'), 'UTF8')));
+            v_out := jsonb_set(v_out, '{password}', to_jsonb(sync._url_decode(v_m[2])));
+        end if;
+        if v_out ? 'dbname' then
+            v_out := jsonb_set(v_out, '{dbname}', to_jsonb(sync._url_decode(v_out ->> 'dbname')));
         end if;
         for v_m in select regexp_matches(coalesce(v_m[6], ''), '([^&=]+)=([^&]*)', 'g') loop
-            v_out := v_out || jsonb_build_object(v_m[1], v_m[2]);
+            v_out := v_out || jsonb_build_object(sync._url_decode(v_m[1]), sync._url_decode(v_m[2]));
         end loop;
         return v_out;
     end if;
@@ -99,6 +114,7 @@ security definer
 set search_path = ''
 -- The caller's statement holds the password: never write it to the server log with an error.
 set log_min_error_statement = panic
+set client_min_messages = warning
 as $$
 declare
     v_opts jsonb := sync._parse_conninfo(conninfo);
@@ -230,5 +246,5 @@ begin
     return jsonb_build_object('batch_id', v_batch, 'changes', v_changes, 'rows', v_rows);
 end;
 $$;
-revoke execute on function sync._parse_conninfo(text), sync._source_relation(text), sync._import_source(),
+revoke execute on function sync._url_decode(text), sync._parse_conninfo(text), sync._source_relation(text), sync._import_source(),
     sync._pull(bigint) from public;
