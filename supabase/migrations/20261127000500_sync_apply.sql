@@ -218,8 +218,10 @@ begin
                                                            jsonb_populate_record(null::%1$s, coalesce(m.source_image, m.image)) b)
           from (select w2.work_id, m.image, m.source_image
                   from sync.work_w w2
+                 -- Only rows already mapped can meet a target-side edit (a first copy has none).
                  cross join lateral (select m.image, m.source_image from sync.id_map m
-                                      where m.entity = $1 and m.legacy_id = w2.legacy_id and m.image is not null offset 0) m) m,
+                                      where m.entity = $1 and m.legacy_id = w2.legacy_id and m.image is not null offset 0) m
+                 where w2.mapped_version is not null) m,
                %1$s t, jsonb_populate_record(null::%1$s, m.image) b
          where m.work_id = w.work_id and t.id = w.id $q$, e.target_table, v_tcols, v_timg, v_scols)
     using p_entity;
