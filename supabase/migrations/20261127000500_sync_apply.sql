@@ -1,5 +1,18 @@
 -- The set-based applier and the tick.
 
+-- The SQL expression building the jsonb image of the given columns of a row alias:
+-- jsonb_build_object('c1', t.c1, ...). Shared by the conflict check, conflict resolution and
+-- reseed recovery, so that all three read a target row the same way.
+create function sync._image_expr(p_columns text[], p_alias text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select 'jsonb_build_object(' || string_agg(format('%1$L, %2$I.%1$I', c, p_alias), ', ') || ')' from unnest(p_columns) c;
+$$;
+revoke execute on function sync._image_expr(text[], text) from public;
+
 -- Entities in apply order: each after everything it depends on (derived from depends_on).
 create function sync._apply_order()
 returns table (name text, depth integer)
@@ -68,7 +81,7 @@ begin
     -- differently under another TimeZone): b = the image the sync last wrote, t = the target row.
     select 'array_remove(array[' || string_agg(format('case when b.%1$I is distinct from t.%1$I then %1$L end', c), ', ') || '], null)',
            'array_remove(array[' || string_agg(format('case when b.%1$I is distinct from d.%1$I then %1$L end', c), ', ') || '], null)',
-           'jsonb_build_object(' || string_agg(format('%1$L, t.%1$I', c), ', ') || ')'
+           sync._image_expr(e.write_columns, 't')
       into v_tcols, v_scols, v_timg
       from unnest(e.write_columns) c;
 

@@ -40,8 +40,7 @@ declare
     v jsonb;
 begin
     select * into e from sync.entities where name = p_entity;
-    execute format('select jsonb_build_object(%s) from %s t where t.id = $1',
-                   (select string_agg(format('%1$L, t.%1$I', c), ', ') from unnest(e.write_columns) c), e.target_table)
+    execute format('select %s from %s t where t.id = $1', sync._image_expr(e.write_columns, 't'), e.target_table)
        into v using p_target_id;
     return v;
 end;

@@ -34,11 +34,11 @@ begin
         -- for a target-side edit.
         execute format($q$
             insert into sync.id_map (entity, legacy_id, target_id, source_version, image, deleted, updated_at)
-            select $1, t.%2$I, t.id, coalesce(o.source_version, 0), jsonb_build_object(%3$s), %4$s, now()
+            select $1, t.%2$I, t.id, coalesce(o.source_version, 0), %3$s, %4$s, now()
               from %1$s t left join sync.work_map o on o.legacy_id = t.%2$I
              where t.%2$I is not null $q$,
             e.target_table, e.legacy_id_column,
-            (select string_agg(format('%1$L, t.%1$I', c), ', ') from unnest(e.write_columns) c),
+            sync._image_expr(e.write_columns, 't'),
             case when e.has_deleted_at then 't.deleted_at is not null' else 'false' end)
         using e.name;
         get diagnostics v_after = row_count;
