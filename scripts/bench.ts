@@ -82,6 +82,10 @@ if (want("backfill")) {
 }
 
 if (want("steady")) {
+  if (!want("backfill")) {
+    console.log("backfill (not measured: the steady state starts from a synced target) ...");
+    await target`call sync.backfill(null, null)`;
+  }
   console.log(`steady state: live stream for ${seconds} s while ticking ...`);
   const streamRate = Number(option(args, "rate", "500"));
   const ac = new AbortController();

@@ -90,6 +90,11 @@ begin
         update sync.inbox i set status = 'pending', parent_entity = null, parent_legacy_id = null
          where i.entity = p_entity and i.status = 'parked'
            and exists (select 1 from sync.id_map m where m.entity = i.parent_entity and m.legacy_id = i.parent_legacy_id);
+        -- Nothing to do for this entity in this batch: skip the work-table round (a tick applies
+        -- every entity after every batch, most of them with nothing pending).
+        if not exists (select 1 from sync.inbox i where i.entity = p_entity and i.status = 'pending') then
+            return '{}';
+        end if;
 
         -- A newer change to a row replaces its older open ones (newest by source version, then
         -- arrival), and releases their quarantine: a fixing update un-quarantines the row.
