@@ -13,7 +13,7 @@ if (mode === "polling") {
 }
 if (mode !== "trigger" && mode !== "logical") fail(`unknown capture mode '${mode}': use trigger, logical or polling`);
 try {
-  await installSource(url, mode);
+  await installSource(url, { mode });
   console.log(`capture (${mode}) installed on ${redact(url)}`);
 } catch (e) {
   fail((e as Error).message);

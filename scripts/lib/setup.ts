@@ -27,10 +27,17 @@ export async function setupTarget(url: string): Promise<void> {
   }
 }
 
-/**
- * Installs or upgrades capture on a legacy database. Idempotent.
- * @param mode `trigger` (default) or `logical` (checks wal_level, creates the decoding slot).
- */
-export async function installSource(url: string, mode: "trigger" | "logical" = "trigger"): Promise<void> {
-  await psql(url, { files: [`${ROOT}/sql/capture/install.sql`] }, { vars: { capture_mode: mode } });
+/** Options of {@link installSource}. */
+export interface InstallOptions {
+  /** `trigger` (default) or `logical` (checks wal_level, creates the decoding slot). */
+  mode?: "trigger" | "logical";
+  /** A role to grant exactly what the engine's source reader needs. */
+  reader?: string;
+}
+
+/** Installs or upgrades capture on a legacy database. Idempotent. */
+export async function installSource(url: string, opts: InstallOptions = {}): Promise<void> {
+  await psql(url, { files: [`${ROOT}/sql/capture/install.sql`] }, {
+    vars: { capture_mode: opts.mode ?? "trigger", reader: opts.reader ?? "" },
+  });
 }

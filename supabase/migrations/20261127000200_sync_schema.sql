@@ -57,6 +57,7 @@ create table sync.source (
     server_name text not null,
     conninfo_redacted text not null,
     cursor_snapshot text,            -- the source snapshot up to which changes are in the inbox
+    identity jsonb,                  -- the source's identity at connect (system identifier, timeline, database): a pull from another source is refused
     connected_at timestamptz not null default now(),
     last_pull_at timestamptz
 );
