@@ -24,8 +24,12 @@ export interface StackSpec {
 
 /** The demo stack: Supabase's local database port. */
 export const DEMO: StackSpec = { name: "demo", port: Number(Deno.env.get("SYNC_DB_PORT") ?? 54322), fast: false };
-/** The test stack: its own port and data directory. */
-export const TEST: StackSpec = { name: "test", port: Number(Deno.env.get("SYNC_TEST_DB_PORT") ?? 54422), fast: true };
+/** The test stack: its own port and data directory (`SYNC_TEST_STACK_NAME` lets two suites run side by side). */
+export const TEST: StackSpec = {
+  name: Deno.env.get("SYNC_TEST_STACK_NAME") ?? "test",
+  port: Number(Deno.env.get("SYNC_TEST_DB_PORT") ?? 54422),
+  fast: true,
+};
 
 const PASSWORD = "postgres";
 
