@@ -38,7 +38,11 @@ create table if not exists sync_capture.tables (
 );
 
 create or replace view sync_capture.current_snapshot as
-select pg_current_snapshot()::text as snap;
+select pg_current_snapshot()::text as snap,
+       jsonb_build_object('system_identifier', (select system_identifier::text from pg_control_system()),
+                          'timeline', (select timeline_id from pg_control_checkpoint()),
+                          'database', current_database(),
+                          'database_oid', (select oid from pg_database where datname = current_database())) as identity;
 
 -- Creates the capture trigger function and triggers for one table (single integer key `pk`).
 -- Inserts and deletes log by statement from the transition table; updates by row, and only when

@@ -58,9 +58,41 @@ create table sync.source (
     conninfo_redacted text not null,
     cursor_snapshot text,            -- the source snapshot up to which changes are in the inbox
     identity jsonb,                  -- the source's identity at connect (system identifier, timeline, database): a pull from another source is refused
+    -- A backlog larger than batch_size is pulled in pages of the log's blocks, all bounded by one
+    -- snapshot (pending_snapshot): the cursor moves to it when the last page is in the inbox.
+    pending_snapshot text,
+    page_block bigint,               -- next block of the log to read
+    page_end bigint,                 -- blocks of the log when the paged batch began
+    page_blocks integer,             -- blocks per page (halved when a page would exceed batch_size)
     connected_at timestamptz not null default now(),
     last_pull_at timestamptz
 );
+
+-- The applier's lease: which run applies now, from which backend. The advisory lock that guards
+-- it is transaction-scoped (no lock outlives a transaction, whatever ends it); between its
+-- transactions a run keeps its claim through this row, which counts only while its backend still
+-- runs the statement that took it (sync._lease_alive): a cancelled or terminated run's claim lapses.
+create table sync.applier (
+    id boolean primary key default true check (id),
+    run_id bigint,
+    pid integer,
+    backend_start timestamptz,
+    query_start timestamptz,
+    heartbeat_at timestamptz,
+    backfill_run_id bigint          -- the backfill run the holder is stepping, if any
+);
+insert into sync.applier default values;
+
+-- Operator actions on data: quarantine releases and overrides, conflict decisions, run control.
+create table sync.audit (
+    id bigserial primary key,
+    kind text not null,             -- e.g. quarantine.retry, quarantine.discard, run.cancel
+    subject text not null,          -- what it acted on, e.g. quarantine:12
+    caller text not null,
+    details jsonb not null default '{}',
+    at timestamptz not null default now()
+);
+create index audit_at_idx on sync.audit (at);
 
 create table sync.runs (
     id bigserial primary key,
@@ -103,7 +135,7 @@ create table sync.inbox (
     source_version bigint not null,
     captured_at timestamptz not null,
     status text not null default 'pending'
-        check (status in ('pending', 'applied', 'parked', 'quarantined', 'skipped', 'conflict', 'superseded')),
+        check (status in ('pending', 'applied', 'parked', 'quarantined', 'skipped', 'conflict', 'superseded', 'discarded')),
     parent_entity text,
     parent_legacy_id bigint,
     reason text,
@@ -127,7 +159,8 @@ create table sync.quarantine (
     message text not null,
     created_at timestamptz not null default now(),
     released_at timestamptz,
-    released_by text
+    released_by text,
+    resolution text check (resolution in ('newer change', 'retried', 'custom', 'discarded', 'auto retry', 'backfill'))
 );
 create unique index quarantine_open_idx on sync.quarantine (entity, legacy_id) where released_at is null;
 

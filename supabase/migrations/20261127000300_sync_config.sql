@@ -32,6 +32,7 @@ as $$
                 'parked_minutes', 60, 'quarantine_growth', 100, 'conflicts_waiting', 1, 'slow_run_factor', 3),
             'destinations', jsonb_build_object('webhook_url', null, 'email', null)),
         'retention', jsonb_build_object('inbox_days', 7, 'runs_days', 90, 'audit_days', 90),
+        'quarantine_retry_minutes', jsonb_build_array(5, 15, 60, 240),
         'entities', '{}'::jsonb);
 $$;
 
@@ -117,6 +118,12 @@ begin
         when 'capture' then
             if v_value not in ('"trigger"', '"logical"', '"polling"') then
                 perform sync._raise(400, format('capture must be "trigger", "logical" or "polling", got %s', v_value));
+            end if;
+        when 'quarantine_retry_minutes' then
+            if jsonb_typeof(v_value) <> 'array' or jsonb_array_length(v_value) > 20
+               or exists (select 1 from jsonb_array_elements(v_value) x
+                           where jsonb_typeof(x) <> 'number' or x::numeric <> trunc(x::numeric) or x::numeric not between 1 and 525600) then
+                perform sync._raise(400, format('quarantine_retry_minutes must be a list of at most 20 whole minutes from 1 to 525600, got %s', v_value));
             end if;
         when 'auto_repair' then
             if jsonb_typeof(v_value) <> 'boolean' then

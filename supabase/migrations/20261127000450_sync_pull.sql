@@ -1,53 +1,139 @@
--- The snapshot pull (PgQ technique over postgres_fdw).
+-- The snapshot pull (PgQ technique over postgres_fdw), bounded by batch_size.
+--
+-- A batch is every change whose transaction is visible in a source snapshot S and was not visible
+-- in the cursor snapshot C (so a transaction that took its xid early and committed late is never
+-- skipped). postgres_fdw keeps one REPEATABLE READ remote transaction per local transaction, so the
+-- snapshot read first and every foreign scan after it see the same source state; each changed
+-- key's row is read there (absent = delete). Inbox rows and the moved cursor commit together.
+--
+-- Bounded work: when the delta S \ C holds more than batch_size changes (a backlog after an
+-- outage, a bulk update), S is kept as the batch's bound (sync.source.pending_snapshot) and the
+-- log is read in pages of its blocks (ctid ranges, a TID range scan on the source): each page is
+-- one short target transaction that takes the page's keys of S \ C, reads their rows at that
+-- transaction's own (newer) snapshot, writes the inbox and records the next block; the previous
+-- page's log rows, already committed here, are pruned with it. The cursor moves to S only when the
+-- last page is in the inbox, so a crash anywhere re-reads at most one page and loses nothing.
 
--- Pulls one batch: every change whose transaction is visible in the source's current snapshot
--- and was not in the cursor's, with each changed row's image read at that same snapshot
--- (postgres_fdw keeps one REPEATABLE READ remote transaction per local transaction). Writes the
--- inbox and moves the cursor in the caller's transaction, so both commit together or not at all.
--- Also prunes source log rows that earlier (committed) batches consumed.
--- Returns {batch_id, changes, rows}.
-create function sync._pull(p_run_id bigint)
+-- Fills sync.work_pull with the keys of the log rows visible in p_bound and not in p_cursor
+-- (within blocks [p_from, p_to) when given), at most p_max log rows. Returns the number of log
+-- rows (changes) read.
+create function sync._pull_keys(p_bound text, p_cursor text, p_from bigint, p_to bigint, p_max integer)
+returns integer
+language plpgsql
+set search_path = ''
+set jit = off
+as $$
+declare
+    v_bound pg_snapshot := p_bound::pg_snapshot;
+    v_cursor pg_snapshot := p_cursor::pg_snapshot;
+    v_from tid := format('(%s,0)', p_from)::tid;
+    v_to tid := format('(%s,0)', p_to)::tid;
+    v_n integer;
+begin
+    truncate sync.work_pull;
+    if p_from is null then
+        insert into sync.work_pull (tbl, pk, captured_at, n)
+        select l.tbl, l.pk, max(l.captured_at), count(*)::integer
+          from (select l.tbl, l.pk, l.captured_at
+                  from sync_src_capture.log l
+                 where l.txid < pg_catalog.pg_snapshot_xmax(v_bound)
+                   and (v_cursor is null or l.txid >= pg_catalog.pg_snapshot_xmin(v_cursor))
+                   and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound)
+                   and (v_cursor is null or not pg_catalog.pg_visible_in_snapshot(l.txid, v_cursor))
+                 limit p_max) l
+         group by l.tbl, l.pk;
+    else
+        insert into sync.work_pull (tbl, pk, captured_at, n)
+        select l.tbl, l.pk, max(l.captured_at), count(*)::integer
+          from (select l.tbl, l.pk, l.captured_at
+                  from sync_src_capture.log l
+                 where l.ctid >= v_from and l.ctid < v_to
+                   and l.txid < pg_catalog.pg_snapshot_xmax(v_bound)
+                   and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound)
+                   and (v_cursor is null or not pg_catalog.pg_visible_in_snapshot(l.txid, v_cursor))
+                 limit p_max) l
+         group by l.tbl, l.pk;
+    end if;
+    select coalesce(sum(p.n), 0)::integer into v_n from sync.work_pull p;
+    return v_n;
+end;
+$$;
+
+-- Pulls one bounded batch (or one page of a backlog) into the inbox and moves the cursor, in the
+-- caller's transaction. Returns {batch_id, changes, rows, more (pages of this backlog remain), pages_left}, or
+-- {refused: 'source_changed', ...} (nothing written) when the source is not the one recorded at
+-- connect: its transaction ids and the cursor mean nothing there.
+create function sync._pull(p_run_id bigint, p_limit integer default null)
 returns jsonb
 language plpgsql
 set search_path = ''
 set jit = off
 as $$
 declare
-    v_cursor text;
+    s sync.source;
+    v_limit integer := coalesce(p_limit, (sync.get_config() ->> 'batch_size')::integer);
     v_snap text;
-    v_batch bigint;
+    v_identity jsonb;
+    v_bound text;
     v_version bigint;
     v_changes integer;
+    v_blocks integer;
+    v_batch bigint;
     v_rows integer := 0;
     v_n integer;
     v_entity record;
     v_keys bigint[];
 begin
-    select cursor_snapshot into v_cursor from sync.source for update;
+    select * into s from sync.source for update;
     if not found then
         perform sync._raise(409, 'no source is connected', 'call sync.connect_source(conninfo) first');
     end if;
-    -- First remote statement: fixes the remote snapshot that bounds this batch.
-    select snap into v_snap from sync_src_capture.current_snapshot;
-    v_version := pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint;
+    -- First remote statement: fixes the remote snapshot of this transaction.
+    select c.snap, c.identity into v_snap, v_identity from sync_src_capture.current_snapshot c;
+    if s.identity is null then
+        update sync.source set identity = v_identity;
+    elsif s.identity is distinct from v_identity then
+        return jsonb_build_object('refused', 'source_changed', 'recorded', s.identity, 'found', v_identity);
+    end if;
+    v_version := pg_catalog.pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint;
 
-    if v_cursor is not null then
-        delete from sync_src_capture.log where txid < pg_snapshot_xmin(v_cursor::pg_snapshot);
+    if s.pending_snapshot is null then
+        if s.cursor_snapshot is not null then
+            delete from sync_src_capture.log where txid < pg_catalog.pg_snapshot_xmin(s.cursor_snapshot::pg_snapshot);
+        end if;
+        v_bound := v_snap;
+        v_changes := sync._pull_keys(v_bound, s.cursor_snapshot, null, null, v_limit + 1);
+        if v_changes > v_limit then
+            -- A backlog: page through the log's blocks under this snapshot.
+            s.pending_snapshot := v_snap;
+            s.page_block := 0;
+            s.page_end := coalesce((select (pg_catalog.max(l.ctid)::text::point)[0]::bigint + 1 from sync_src_capture.log l), 0);
+            s.page_blocks := greatest(1, v_limit / 100);
+        end if;
+    end if;
+    if s.pending_snapshot is not null then
+        v_bound := s.pending_snapshot;
+        -- The previous page's log rows are in the inbox (committed): prune them now.
+        if s.page_block > 0 then
+            delete from sync_src_capture.log l
+             where l.ctid >= format('(%s,0)', greatest(s.page_block - s.page_blocks, 0))::tid
+               and l.ctid < format('(%s,0)', s.page_block)::tid
+               and l.txid < pg_catalog.pg_snapshot_xmax(v_bound::pg_snapshot)
+               and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound::pg_snapshot)
+               and (s.cursor_snapshot is null or not pg_catalog.pg_visible_in_snapshot(l.txid, s.cursor_snapshot::pg_snapshot));
+        end if;
+        loop
+            v_blocks := s.page_blocks;
+            v_changes := sync._pull_keys(v_bound, s.cursor_snapshot, s.page_block, s.page_block + v_blocks, v_limit + 1);
+            -- A page never exceeds batch_size changes (one block, at most 291 rows, is the floor).
+            exit when v_changes <= v_limit or v_blocks = 1;
+            s.page_blocks := greatest(1, v_blocks / 2);
+        end loop;
+        s.page_block := s.page_block + v_blocks;
     end if;
 
-    truncate sync.work_pull;
-    insert into sync.work_pull (tbl, pk, captured_at, n)
-    select l.tbl, l.pk, max(l.captured_at) as captured_at, count(*)::integer as n
-      from sync_src_capture.log l
-     where l.txid < pg_snapshot_xmax(v_snap::pg_snapshot)
-       and (v_cursor is null or l.txid >= pg_snapshot_xmin(v_cursor::pg_snapshot))
-       and pg_visible_in_snapshot(l.txid, v_snap::pg_snapshot)
-       and (v_cursor is null or not pg_visible_in_snapshot(l.txid, v_cursor::pg_snapshot))
-     group by l.tbl, l.pk;
-    select coalesce(sum(n), 0) into v_changes from sync.work_pull;
-
     insert into sync.batches (run_id, snapshot_from, snapshot_to, version, changes, rows)
-    values (p_run_id, v_cursor, v_snap, v_version, v_changes, 0)
+    values (p_run_id, s.cursor_snapshot, v_bound, v_version, v_changes, 0)
     returning id into v_batch;
 
     for v_entity in
@@ -69,8 +155,20 @@ begin
     end loop;
 
     update sync.batches set rows = v_rows where id = v_batch;
-    update sync.source set cursor_snapshot = v_snap, last_pull_at = now();
-    return jsonb_build_object('batch_id', v_batch, 'changes', v_changes, 'rows', v_rows);
+    if s.pending_snapshot is not null and s.page_block >= s.page_end then
+        -- The last page is in: the whole delta up to the bound is, and the cursor moves there.
+        update sync.source set cursor_snapshot = s.pending_snapshot, pending_snapshot = null, page_block = null,
+                               page_end = null, page_blocks = null, last_pull_at = now();
+    elsif s.pending_snapshot is not null then
+        update sync.source set pending_snapshot = s.pending_snapshot, page_block = s.page_block, page_end = s.page_end,
+                               page_blocks = s.page_blocks, last_pull_at = now();
+    else
+        update sync.source set cursor_snapshot = v_snap, last_pull_at = now();
+    end if;
+    return jsonb_build_object('batch_id', v_batch, 'changes', v_changes, 'rows', v_rows,
+                              'more', s.pending_snapshot is not null and s.page_block < s.page_end,
+                              'pages_left', case when s.pending_snapshot is not null
+                                                 then ceil(greatest(0, s.page_end - s.page_block)::numeric / s.page_blocks) end);
 end;
 $$;
-revoke execute on function sync._pull(bigint) from public;
+revoke execute on function sync._pull_keys(text, text, bigint, bigint, integer), sync._pull(bigint, integer) from public;

@@ -46,11 +46,176 @@ as $$
              group by entity) y;
 $$;
 
+-- Adds two {outcome: n} count objects.
+create function sync._sum_outcomes(p_a jsonb, p_b jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select coalesce(jsonb_object_agg(k, n), '{}'::jsonb)
+      from (select o.key as k, sum(o.value::bigint) as n
+              from (select * from jsonb_each_text(coalesce(p_a, '{}')) union all select * from jsonb_each_text(coalesce(p_b, '{}'))) o
+             group by o.key) x;
+$$;
+
+-- Before an entity's pass: parked changes whose missing parent is now mapped go back to pending
+-- (indexed, cheap); a newer change to a row replaces its older open ones (newest by source
+-- version, then arrival) and releases their quarantine: a fixing update un-quarantines the row.
+-- Returns the ids of the pending changes to apply now, oldest first, at most p_limit.
+create function sync._apply_prepare(p_entity text, p_run_id bigint, p_limit integer default null)
+returns bigint[]
+language plpgsql
+set search_path = ''
+as $$
+begin
+    update sync.inbox i set status = 'pending', parent_entity = null, parent_legacy_id = null
+     where i.entity = p_entity and i.status = 'parked'
+       and exists (select 1 from sync.id_map m where m.entity = i.parent_entity and m.legacy_id = i.parent_legacy_id);
+    -- Nothing to do for this entity: skip the rest (a tick visits every entity after every batch).
+    if not exists (select 1 from sync.inbox i where i.entity = p_entity and i.status = 'pending') then
+        return '{}';
+    end if;
+    with ranked as (
+        select i.id, i.legacy_id,
+               row_number() over (partition by i.legacy_id order by i.source_version desc, i.id desc) as rn,
+               bool_or(i.status = 'pending') over (partition by i.legacy_id) as has_pending
+          from sync.inbox i
+         where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
+    ), older as (
+        update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
+          from ranked r where r.id = i.id and r.rn > 1 and r.has_pending
+        returning i.legacy_id
+    )
+    update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'newer change'
+      from older where q.entity = p_entity and q.legacy_id = older.legacy_id and q.released_at is null;
+    return array(select i.id from sync.inbox i where i.entity = p_entity and i.status = 'pending' order by i.id limit p_limit);
+end;
+$$;
+
+-- True for errors that one row's values cause (the target refused this row: a constraint, a
+-- type's range, a trigger's raise), as opposed to errors of the whole pass (a missing table,
+-- privileges, a deadlock, resources), which no quarantine would cure.
+create function sync._row_error(p_state text)
+returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+    select left(p_state, 2) in ('22', '23', '44', 'P0');
+$$;
+
+-- The quarantine message of a row the target refused: entity, legacy id, SQLSTATE, constraint,
+-- column, table, and never the values (engine.md §9: no row values in messages).
+create function sync._apply_error_message(p_entity text, p_legacy_id bigint, p_state text, p_constraint text,
+                                          p_column text, p_schema text, p_table text)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select format('%s %s could not be written: the target refused it with SQLSTATE %s (%s)%s%s%s', p_entity, p_legacy_id, p_state,
+                  case p_state
+                      when '23502' then 'not_null_violation' when '23503' then 'foreign_key_violation'
+                      when '23505' then 'unique_violation' when '23514' then 'check_violation'
+                      when '23P01' then 'exclusion_violation' when '22001' then 'string_data_right_truncation'
+                      when '22003' then 'numeric_value_out_of_range' when '22007' then 'invalid_datetime_format'
+                      when '22008' then 'datetime_field_overflow' when '22P02' then 'invalid_text_representation'
+                      when '22023' then 'invalid_parameter_value' when 'P0001' then 'raise_exception'
+                      else case left(p_state, 2) when '22' then 'data_exception' when '23' then 'integrity_constraint_violation'
+                                                 when '44' then 'with_check_option_violation' else 'plpgsql_error' end
+                  end,
+                  case when nullif(p_constraint, '') is not null then format(', constraint %s', p_constraint) else '' end,
+                  case when nullif(p_column, '') is not null then format(', column %s', p_column) else '' end,
+                  case when nullif(p_table, '') is not null then format(', table %s.%s', p_schema, p_table) else '' end);
+$$;
+
+-- Applies the given pending changes of an entity; a set-based pass that raises is split in
+-- halves, down to the single change, which is quarantined (reason apply_error) with a message
+-- naming the SQLSTATE and the constraint or column: every other change applies, and the refused
+-- one waits for a newer change, a retry or a discard instead of failing tick after tick. Errors
+-- that are not one row's (sync._row_error) are raised. Returns {outcome: n}.
+create function sync._apply_isolated(p_entity text, p_run_id bigint, p_ids bigint[])
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_half integer := cardinality(p_ids) / 2;
+    v_state text;
+    v_constraint text;
+    v_column text;
+    v_schema text;
+    v_table text;
+    v_legacy_id bigint;
+    v_msg text;
+begin
+    if cardinality(p_ids) = 0 then
+        return '{}';
+    end if;
+    begin
+        return sync._apply_work(p_entity, p_run_id, p_ids);
+    exception when others then
+        get stacked diagnostics v_state = returned_sqlstate, v_constraint = constraint_name, v_column = column_name,
+                                v_schema = schema_name, v_table = table_name;
+        if not sync._row_error(v_state) then
+            raise;
+        end if;
+    end;
+    if cardinality(p_ids) > 1 then
+        return sync._sum_outcomes(sync._apply_isolated(p_entity, p_run_id, p_ids[1:v_half]),
+                                  sync._apply_isolated(p_entity, p_run_id, p_ids[v_half + 1:]));
+    end if;
+    select i.legacy_id into v_legacy_id from sync.inbox i where i.id = p_ids[1];
+    v_msg := sync._apply_error_message(p_entity, v_legacy_id, v_state, v_constraint, v_column, v_schema, v_table);
+    update sync.inbox i set status = 'quarantined', reason = 'apply_error', message = v_msg, run_id = p_run_id,
+                            attempts = i.attempts + 1
+     where i.id = p_ids[1];
+    insert into sync.quarantine as q (entity, legacy_id, inbox_id, reason, message)
+    values (p_entity, v_legacy_id, p_ids[1], 'apply_error', v_msg)
+    on conflict (entity, legacy_id) where released_at is null
+    do update set inbox_id = excluded.inbox_id, reason = excluded.reason, message = excluded.message, created_at = now();
+    return '{"quarantined": 1}';
+end;
+$$;
+
 -- Applies the changes of one entity, set-based. With p_from_inbox (a tick) the work set is the
--- entity's pending inbox rows; without it (a backfill chunk) the caller has filled sync.work_in
--- straight from the source, and only rows that park or are quarantined enter the inbox.
+-- entity's pending inbox rows (at most p_limit); without it (a backfill chunk) the caller has
+-- filled sync.work_in straight from the source, and only rows that park or are quarantined enter
+-- the inbox; when such a chunk's pass raises, the chunk enters the inbox and is applied with
+-- failure isolation like any batch. Returns {outcome: n} (zero counts left out).
+create function sync._apply_entity(p_entity text, p_run_id bigint, p_from_inbox boolean default true, p_limit integer default null)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_state text;
+    v_ids bigint[];
+begin
+    if p_from_inbox then
+        return sync._apply_isolated(p_entity, p_run_id, sync._apply_prepare(p_entity, p_run_id, p_limit));
+    end if;
+    begin
+        return sync._apply_work(p_entity, p_run_id, null);
+    exception when others then
+        get stacked diagnostics v_state = returned_sqlstate;
+        if not sync._row_error(v_state) then
+            raise;
+        end if;
+    end;
+    insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at, run_id)
+    select p_entity, w.legacy_id, w.op, w.image, w.source_version, w.captured_at, p_run_id from sync.work_in w;
+    v_ids := sync._apply_prepare(p_entity, p_run_id);
+    return sync._apply_isolated(p_entity, p_run_id, v_ids);
+end;
+$$;
+
+-- One set-based pass over the given pending inbox changes of an entity (p_ids), or over the
+-- backfill rows the caller put in sync.work_in (p_ids NULL): deletes, the pack's transform, target
+-- ids, the version guard, conflicts, the upsert, the id map, derived columns, outcomes.
 -- Returns {outcome: n} (zero counts left out).
-create function sync._apply_entity(p_entity text, p_run_id bigint, p_from_inbox boolean default true)
+create function sync._apply_work(p_entity text, p_run_id bigint, p_ids bigint[])
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -85,47 +250,21 @@ begin
       into v_tcols, v_scols, v_timg
       from unnest(e.write_columns) c;
 
-    if p_from_inbox then
-        -- Parked changes whose missing parent is now mapped go back to pending (indexed, cheap).
-        update sync.inbox i set status = 'pending', parent_entity = null, parent_legacy_id = null
-         where i.entity = p_entity and i.status = 'parked'
-           and exists (select 1 from sync.id_map m where m.entity = i.parent_entity and m.legacy_id = i.parent_legacy_id);
-        -- Nothing to do for this entity in this batch: skip the work-table round (a tick applies
-        -- every entity after every batch, most of them with nothing pending).
-        if not exists (select 1 from sync.inbox i where i.entity = p_entity and i.status = 'pending') then
-            return '{}';
-        end if;
-
-        -- A newer change to a row replaces its older open ones (newest by source version, then
-        -- arrival), and releases their quarantine: a fixing update un-quarantines the row.
-        with ranked as (
-            select i.id, i.legacy_id,
-                   row_number() over (partition by i.legacy_id order by i.source_version desc, i.id desc) as rn,
-                   bool_or(i.status = 'pending') over (partition by i.legacy_id) as has_pending
-              from sync.inbox i
-             where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
-        ), older as (
-            update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
-              from ranked r where r.id = i.id and r.rn > 1 and r.has_pending
-            returning i.legacy_id
-        )
-        update sync.quarantine q set released_at = now(), released_by = 'newer change'
-          from older where q.entity = p_entity and q.legacy_id = older.legacy_id and q.released_at is null;
-
+    if p_ids is not null then
         truncate sync.work_in;
         insert into sync.work_in (work_id, inbox_id, legacy_id, op, image, source_version, captured_at)
         select i.id, i.id, i.legacy_id, i.op, i.image, i.source_version, i.captured_at
-          from sync.inbox i where i.entity = p_entity and i.status = 'pending';
+          from sync.inbox i where i.id = any (p_ids) and i.status = 'pending';
     else
         -- A backfill image is newer than any open change of the same rows (those were pulled
-        -- before, under the same lock): it replaces them and releases their quarantine.
+        -- before, under the same lease): it replaces them and releases their quarantine.
         with older as (
             update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
              where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
                and i.legacy_id = any (array(select w.legacy_id from sync.work_in w))
             returning i.legacy_id
         )
-        update sync.quarantine q set released_at = now(), released_by = 'newer change'
+        update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'backfill'
          where q.entity = p_entity and q.released_at is null and q.legacy_id = any (array(select legacy_id from older));
     end if;
 
@@ -350,7 +489,7 @@ begin
      where i.id = any (array(select w.inbox_id from sync.work_w w where w.inbox_id is not null));
 
     -- Backfill rows that park or are quarantined enter the inbox, where they wait and are seen.
-    if not p_from_inbox then
+    if p_ids is null then
         with moved as (
             insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at, run_id, status)
             select p_entity, w.legacy_id, w.op, w.image, w.source_version, w.captured_at, p_run_id, 'pending'
@@ -409,8 +548,11 @@ begin
 end;
 $$;
 
--- Applies every enabled entity's open changes in dependency order. Returns {entity: {outcome: n}}.
-create function sync._apply(p_run_id bigint)
+-- One bounded apply step: every enabled entity's open changes in dependency order, at most
+-- p_limit changes in all (NULL: all of them). Each entity in a subtransaction of its own: an error
+-- that is no single row's (sync._row_error) stops that entity only, and is reported.
+-- Returns {counts: {entity: {outcome: n}}, taken: n, errors: [{entity, sqlstate, category, message}]}.
+create function sync._apply_step(p_run_id bigint, p_limit integer default null)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -418,108 +560,183 @@ as $$
 declare
     v_entity text;
     v_counts jsonb := '{}';
+    v_errors jsonb := '[]';
     v_one jsonb;
+    v_ids bigint[];
+    v_left integer := p_limit;
+    v_taken integer := 0;
+    v_state text;
+    v_msg text;
+    v_detail text;
     v_config jsonb := sync.get_config();
 begin
     for v_entity in select o.name from sync._apply_order() o loop
-        if coalesce((v_config #>> array['entities', v_entity, 'enabled'])::boolean, true) then
-            v_one := sync._apply_entity(v_entity, p_run_id);
+        continue when not coalesce((v_config #>> array['entities', v_entity, 'enabled'])::boolean, true);
+        exit when v_left <= 0;
+        begin
+            v_ids := sync._apply_prepare(v_entity, p_run_id, v_left);
+            v_one := sync._apply_isolated(v_entity, p_run_id, v_ids);
+            v_taken := v_taken + cardinality(v_ids);
+            v_left := v_left - cardinality(v_ids);
             if v_one <> '{}' then
                 v_counts := v_counts || jsonb_build_object(v_entity, v_one);
             end if;
-        end if;
+        exception when others then
+            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+            v_errors := v_errors || jsonb_build_array(jsonb_build_object('entity', v_entity)
+                                                      || sync._run_error('apply', v_state, v_msg, v_detail));
+        end;
     end loop;
-    return v_counts;
+    return jsonb_build_object('counts', v_counts, 'taken', v_taken, 'errors', v_errors);
 end;
 $$;
 
--- One scheduled unit: pull and apply batch by batch, committing each, until the source is
--- drained or the budget is spent. A procedure without SET or SECURITY DEFINER: both forbid
--- COMMIT inside it, so every name is schema-qualified instead. One applier at a time: a second
--- caller gets {"status": "already_running", "run": ...} at once.
+-- Applies every enabled entity's open changes in dependency order. Returns {entity: {outcome: n}}.
+create function sync._apply(p_run_id bigint)
+returns jsonb
+language sql
+set search_path = ''
+as $$
+    select sync._apply_step(p_run_id) -> 'counts';
+$$;
+
+-- Quarantined changes that the target refused (apply_error) are tried again on the schedule of
+-- quarantine_retry_minutes (minutes after the n-th refusal); after the last, they wait for a newer
+-- change, a retry or a discard. Returns how many went back to pending.
+create function sync._retry_due_quarantine(p_run_id bigint)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_minutes jsonb := sync.get_config() -> 'quarantine_retry_minutes';
+    v_n integer;
+begin
+    with due as (
+        update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'auto retry'
+          from sync.inbox i
+         where q.released_at is null and q.reason = 'apply_error' and i.id = q.inbox_id and i.status = 'quarantined'
+           and i.attempts <= jsonb_array_length(v_minutes)
+           and q.created_at + make_interval(mins => (v_minutes ->> (i.attempts - 1))::integer) <= now()
+        returning q.inbox_id
+    )
+    update sync.inbox i set status = 'pending', reason = null, message = null, run_id = p_run_id
+      from due where i.id = due.inbox_id;
+    get diagnostics v_n = row_count;
+    return v_n;
+end;
+$$;
+
+-- One scheduled unit: pull and apply batch by batch, each step its own transaction of at most
+-- batch_size changes, until the source is drained or the budget is spent. An unfinished backfill
+-- is advanced one chunk at a time between them (never instead of them: a failing backfill backs
+-- off, changes keep flowing). A procedure without SET or SECURITY DEFINER: both forbid COMMIT
+-- inside it, so every name is schema-qualified instead. One applier at a time (sync._lease_claim):
+-- a second caller gets {"status": "already_running", "run": ...} at once.
 create procedure sync.tick(max_seconds integer default 50, inout summary jsonb default null)
 language plpgsql
 as $$
 declare
-    v_lock bigint := hashtext('sync.applier');
     v_run bigint;
-    v_deadline timestamptz := clock_timestamp() + make_interval(secs => greatest(max_seconds, 1));
-    v_t0 timestamptz := clock_timestamp();
+    v_holder jsonb;
+    v_config jsonb := sync.get_config();
+    v_limit integer := (v_config ->> 'batch_size')::integer;
+    v_deadline timestamptz := pg_catalog.clock_timestamp() + make_interval(secs => greatest(max_seconds, 1));
+    v_t0 timestamptz := pg_catalog.clock_timestamp();
     v_t timestamptz;
     v_pull jsonb;
+    v_step jsonb;
     v_counts jsonb := '{}';
     v_pull_ms numeric := 0;
     v_apply_ms numeric := 0;
+    v_backfill_ms numeric := 0;
     v_batches integer := 0;
     v_changes bigint := 0;
     v_rows bigint := 0;
     v_error jsonb;
+    v_errors jsonb := '[]';
     v_state text;
     v_msg text;
+    v_detail text;
     v_status text;
     v_lag jsonb;
     v_backfill bigint;
+    v_drained boolean := false;
+    v_stuck boolean;
 begin
-    if not pg_catalog.pg_try_advisory_lock(v_lock) then
-        summary := jsonb_build_object('status', 'already_running', 'run',
-            (select to_jsonb(r) from sync.runs r where r.status = 'running' order by r.id desc limit 1));
+    v_holder := sync._lease_claim();
+    if v_holder is not null then
+        summary := jsonb_build_object('status', 'already_running', 'run', v_holder);
         return;
     end if;
     insert into sync.runs (mode, status, trigger, started_at)
     values ('incremental', 'running', coalesce(nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'), v_t0)
     returning id into v_run;
+    perform sync._lease_set(v_run);
+    perform sync._retry_due_quarantine(v_run);
     commit;
-    -- An unfinished backfill (killed half way, or queued by the API) is advanced first, chunk by
-    -- chunk, within the budget.
-    v_backfill := (select r.id from sync.runs r where r.mode = 'backfill'
-                     and r.status in ('queued', 'running', 'failed', 'partial') order by r.id desc limit 1);
-    while v_backfill is not null and clock_timestamp() < v_deadline loop
-        v_t := clock_timestamp();
-        begin
-            if sync._backfill_step(v_backfill) then
-                perform sync._backfill_close(v_backfill, null);
-                v_backfill := null;
-            end if;
-        exception when others then
-            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
-            v_error := jsonb_build_object('phase', 'backfill', 'sqlstate', v_state, 'message', v_msg, 'category', 'database');
-        end;
-        commit;
-        v_apply_ms := v_apply_ms + extract(epoch from clock_timestamp() - v_t) * 1000;
-        exit when v_error is not null;
-    end loop;
     loop
-        exit when v_error is not null or v_backfill is not null;
-        v_t := clock_timestamp();
+        exit when pg_catalog.clock_timestamp() >= v_deadline
+               or (select r.status from sync.runs r where r.id = v_run) = 'cancelled';
+        -- An unfinished backfill (queued by the API, or interrupted) advances one chunk per round,
+        -- unless it is backing off after a failure.
+        v_backfill := sync._backfill_due();
+        if v_backfill is not null then
+            exit when not sync._lease_renew(v_run);
+            perform sync._lease_set(v_run, v_backfill);
+            v_t := pg_catalog.clock_timestamp();
+            perform sync._backfill_advance(v_backfill);
+            commit;
+            v_backfill_ms := v_backfill_ms + extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000;
+        end if;
+
+        -- What is pending (a pulled page, released parked rows) applies in bounded steps.
+        v_stuck := false;
+        while not v_stuck and pg_catalog.clock_timestamp() < v_deadline
+              and exists (select 1 from sync.inbox i where i.status = 'pending'
+                             and coalesce((v_config #>> array['entities', i.entity, 'enabled'])::boolean, true)) loop
+            exit when not sync._lease_renew(v_run);
+            v_t := pg_catalog.clock_timestamp();
+            v_step := sync._apply_step(v_run, v_limit);
+            v_counts := sync._add_counts(v_counts, v_step -> 'counts');
+            v_errors := v_errors || (v_step -> 'errors');
+            -- An entity whose whole pass fails would fail the same way again in this tick.
+            v_stuck := (v_step ->> 'taken')::integer = 0 or jsonb_array_length(v_step -> 'errors') > 0;
+            commit;
+            v_apply_ms := v_apply_ms + extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000;
+        end loop;
+        exit when pg_catalog.clock_timestamp() >= v_deadline or v_drained and v_backfill is null;
+
+        exit when not sync._lease_renew(v_run);
+        v_t := pg_catalog.clock_timestamp();
         begin
-            v_pull := sync._pull(v_run);
+            v_pull := sync._pull(v_run, v_limit);
         exception when others then
-            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
-            v_error := jsonb_build_object('phase', 'pull', 'sqlstate', v_state, 'message', v_msg,
-                'category', case when v_state like '08%' or v_state in ('HV00N', 'HV00D') then 'network'
-                                 when v_state like 'SY%' then 'validation' else 'source' end);
+            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+            v_error := sync._run_error('pull', v_state, v_msg, v_detail);
         end;
+        if v_pull ? 'refused' then
+            v_error := sync._run_error('pull', 'SY409', 'the source is not the one connected (system identifier, timeline or '
+                                       || 'database differ): changes are not pulled until a full backfill re-baselines it');
+            perform sync._alert('source_changed', 'critical', 'source_changed',
+                                'the source database changed identity; pulls are refused until a full backfill re-baselines it',
+                                jsonb_build_object('recorded', v_pull -> 'recorded', 'found', v_pull -> 'found'));
+        end if;
         commit;
-        v_pull_ms := v_pull_ms + extract(epoch from clock_timestamp() - v_t) * 1000;
+        v_pull_ms := v_pull_ms + extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000;
         exit when v_error is not null;
         v_batches := v_batches + 1;
         v_changes := v_changes + (v_pull ->> 'changes')::bigint;
         v_rows := v_rows + (v_pull ->> 'rows')::bigint;
-
-        v_t := clock_timestamp();
-        begin
-            v_counts := sync._add_counts(v_counts, sync._apply(v_run));
-        exception when others then
-            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
-            v_error := jsonb_build_object('phase', 'apply', 'sqlstate', v_state, 'message', v_msg, 'category', 'database');
-        end;
-        commit;
-        v_apply_ms := v_apply_ms + extract(epoch from clock_timestamp() - v_t) * 1000;
-        exit when v_error is not null;
-        exit when (v_pull ->> 'rows')::integer = 0 or clock_timestamp() >= v_deadline;
+        v_drained := (v_pull ->> 'rows')::integer = 0 and not (v_pull ->> 'more')::boolean;
+        exit when v_drained and v_backfill is null;
     end loop;
 
-    v_status := case when v_error is null then 'succeeded' when v_batches > 0 then 'partial' else 'failed' end;
+    if v_error is null and jsonb_array_length(v_errors) > 0 then
+        v_error := v_errors -> 0 || jsonb_build_object('errors', v_errors);
+    end if;
+    v_status := case when (select r.status from sync.runs r where r.id = v_run) = 'cancelled' then 'cancelled'
+                     when v_error is null then 'succeeded' when v_batches > 0 or v_counts <> '{}' then 'partial' else 'failed' end;
     -- Lag: source capture (the writing transaction's start) → applied here, over this run's rows.
     select jsonb_build_object('p50', round((percentile_cont(0.5) within group (order by l) * 1000)::numeric),
                               'p99', round((percentile_cont(0.99) within group (order by l) * 1000)::numeric))
@@ -530,19 +747,23 @@ begin
         'run_id', v_run, 'status', v_status, 'batches', v_batches, 'changes', v_changes, 'rows', v_rows,
         'counts', v_counts,
         'timings', jsonb_build_object('pull_ms', round(v_pull_ms), 'apply_ms', round(v_apply_ms),
-                                      'total_ms', round(extract(epoch from clock_timestamp() - v_t0) * 1000)),
-        'throughput', round(v_rows / greatest(extract(epoch from clock_timestamp() - v_t0), 0.001), 1),
+                                      'backfill_ms', round(v_backfill_ms),
+                                      'total_ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000)),
+        'throughput', round(v_rows / greatest(extract(epoch from pg_catalog.clock_timestamp() - v_t0), 0.001), 1),
         'lag_ms', v_lag,
         'error', v_error);
-    update sync.runs set status = v_status, ended_at = clock_timestamp(), counts = v_counts,
-                         timings = tick.summary -> 'timings', error = v_error, summary = tick.summary
+    update sync.runs set status = v_status, ended_at = coalesce(ended_at, pg_catalog.clock_timestamp()), counts = v_counts,
+                         timings = tick.summary -> 'timings', error = coalesce(error, v_error), summary = tick.summary
      where id = v_run;
+    perform sync._lease_release(v_run);
     commit;
-    perform pg_catalog.pg_advisory_unlock(v_lock);
 end;
 $$;
 comment on procedure sync.tick(integer, jsonb) is
-    'Pulls and applies batch by batch (committing each) until drained or max_seconds is spent; returns the run summary. One applier at a time.';
-revoke execute on function sync._apply_order(), sync._add_counts(jsonb, jsonb), sync._apply_entity(text, bigint, boolean),
-    sync._apply(bigint) from public;
+    'Pulls and applies in bounded steps (each committed) until drained or max_seconds is spent, advancing an unfinished backfill between them; returns the run summary. One applier at a time.';
+revoke execute on function sync._apply_order(), sync._add_counts(jsonb, jsonb), sync._sum_outcomes(jsonb, jsonb),
+    sync._apply_prepare(text, bigint, integer), sync._row_error(text),
+    sync._apply_error_message(text, bigint, text, text, text, text, text), sync._apply_isolated(text, bigint, bigint[]),
+    sync._apply_entity(text, bigint, boolean, integer), sync._apply_work(text, bigint, bigint[]),
+    sync._apply_step(bigint, integer), sync._apply(bigint), sync._retry_due_quarantine(bigint) from public;
 revoke execute on procedure sync.tick(integer, jsonb) from public;

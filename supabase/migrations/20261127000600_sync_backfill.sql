@@ -14,12 +14,16 @@ as $$
 declare
     e sync.entities;
     v_snap text;
+    v_identity jsonb;
     v_rows integer;
     v_last bigint;
     v_counts jsonb;
 begin
     select * into e from sync.entities where name = p_entity;
-    select snap into v_snap from sync_src_capture.current_snapshot;
+    select c.snap, c.identity into v_snap, v_identity from sync_src_capture.current_snapshot c;
+    if v_identity is distinct from (select s.identity from sync.source s) then
+        perform sync._raise(409, 'the source is not the one this backfill started on: start a full backfill to re-baseline');
+    end if;
     truncate sync.work_in;
     execute format($q$
         insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
@@ -69,7 +73,11 @@ comment on function sync.backfill_status() is 'Progress of the current or last b
 revoke execute on function sync.backfill_status() from public;
 
 -- Opens a backfill run of the given entities, or returns the unfinished one of the same entities
--- (a backfill killed half way is resumed, never restarted).
+-- (a backfill killed half way is resumed, never restarted). Older unfinished backfills that the new
+-- one covers are cancelled. A full backfill re-baselines a source whose identity changed (a
+-- restored copy, a failover, another database): the recorded identity, the cursor and the id
+-- map's source versions start again from the new source, and the changes still open from the
+-- old one are superseded; a partial backfill of a changed source is refused (SY409).
 create function sync._backfill_open(p_entities text[])
 returns bigint
 language plpgsql
@@ -82,14 +90,41 @@ declare
     v_total bigint;
     v_min bigint;
     v_max bigint;
+    v_identity jsonb;
 begin
-    select r.id into v_run from sync.runs r
-     where r.mode = 'backfill' and r.status in ('queued', 'running', 'failed', 'partial', 'paused') and r.entities = p_entities
-     order by r.id desc limit 1;
-    if found then
-        update sync.runs set status = 'running', error = null, started_at = coalesce(started_at, clock_timestamp()) where id = v_run;
+    select c.identity into v_identity from sync_src_capture.current_snapshot c;
+    if v_identity is distinct from (select s.identity from sync.source s) then
+        if exists (select 1 from sync.entities e where not e.name = any (p_entities)) then
+            perform sync._raise(409, 'the source changed identity: only a full backfill (all entities) re-baselines it',
+                                'call sync.backfill() with no entity');
+        end if;
+        update sync.source set identity = v_identity, cursor_snapshot = null, pending_snapshot = null, page_block = null,
+                               page_end = null, page_blocks = null;
+        update sync.id_map set source_version = 0 where source_version <> 0;
+        with old as (
+            update sync.inbox i set status = 'superseded', applied_at = now(), reason = 'source re-baselined'
+             where i.status in ('pending', 'parked', 'quarantined')
+            returning i.entity, i.legacy_id
+        )
+        update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'backfill'
+          from old where q.entity = old.entity and q.legacy_id = old.legacy_id and q.released_at is null;
+        update sync.alerts set acknowledged_at = now(), acknowledged_by = 'sync (re-baselined by a full backfill)'
+         where kind = 'source_changed' and acknowledged_at is null;
+    else
+        select r.id into v_run from sync.runs r
+         where r.mode = 'backfill' and r.status in ('queued', 'running', 'failed', 'partial', 'paused') and r.entities = p_entities
+         order by r.id desc limit 1;
+    end if;
+    if v_run is not null then
+        update sync.runs set status = 'running', error = null, ended_at = null,
+                             started_at = coalesce(started_at, clock_timestamp()) where id = v_run;
         return v_run;
     end if;
+    -- A new backfill covers older unfinished ones of the same or fewer entities.
+    update sync.runs r set status = 'cancelled', ended_at = clock_timestamp(),
+                           error = jsonb_build_object('phase', 'backfill', 'category', 'cancelled',
+                                                      'message', 'superseded by a newer backfill')
+     where r.mode = 'backfill' and r.status in ('queued', 'running', 'failed', 'partial', 'paused') and r.entities <@ p_entities;
     foreach v_name in array p_entities loop
         execute format('select count(*), coalesce(min(%1$I) - 1, 0), coalesce(max(%1$I), 0) from %2$s',
                        (select e.source_pk from sync.entities e where e.name = v_name), sync._source_relation(v_name))
@@ -168,49 +203,108 @@ as $$
 $$;
 revoke execute on function sync._backfill_open(text[]), sync._backfill_step(bigint), sync._backfill_close(bigint, jsonb) from public;
 
+-- The unfinished backfill run that ticks should advance now: the newest one not backing off.
+create function sync._backfill_due()
+returns bigint
+language sql
+stable
+set search_path = ''
+as $$
+    select r.id from sync.runs r
+     where r.mode = 'backfill' and r.status in ('queued', 'running', 'failed', 'partial')
+       and coalesce((r.error ->> 'retry_at')::timestamptz, '-infinity') <= now()
+     order by r.id desc limit 1;
+$$;
+
+-- Advances a backfill run by one chunk, in a subtransaction: when it fails the run records the
+-- error and backs off (retry.backoff_ms doubling per attempt, capped by retry.max_backoff_ms)
+-- instead of failing the tick; pulls go on meanwhile. Returns the step's error, or NULL.
+create function sync._backfill_advance(p_run_id bigint)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_retry jsonb := sync.get_config() -> 'retry';
+    v_attempts integer := coalesce((select (r.error ->> 'attempts')::integer from sync.runs r where r.id = p_run_id), 0);
+    v_state text;
+    v_msg text;
+    v_detail text;
+    v_error jsonb;
+begin
+    begin
+        update sync.runs set status = 'running', error = null, ended_at = null where id = p_run_id and status <> 'running';
+        if sync._backfill_step(p_run_id) then
+            perform sync._backfill_close(p_run_id, null);
+        end if;
+        return null;
+    exception when others then
+        get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+    end;
+    v_error := sync._run_error('backfill', v_state, v_msg, v_detail) || jsonb_build_object(
+        'attempts', v_attempts + 1,
+        'retry_at', now() + make_interval(secs => least((v_retry ->> 'max_backoff_ms')::numeric,
+                                                        (v_retry ->> 'backoff_ms')::numeric * 2 ^ v_attempts) / 1000.0));
+    update sync.runs set error = v_error where id = p_run_id;
+    return v_error;
+end;
+$$;
+revoke execute on function sync._backfill_due(), sync._backfill_advance(bigint) from public;
+
 -- Starts or resumes a backfill (one entity, or all when NULL) as a run, chunk by chunk, each
 -- committed; an unfinished backfill run of the same entities is resumed from its last committed
--- chunk (so is one that a tick finds: ticks advance unfinished backfills first). Same applier lock
--- as the tick: a second caller gets already_running.
+-- chunk (so is one that a tick finds: ticks advance unfinished backfills between their pulls).
+-- Same applier lease as the tick: a second caller gets already_running. Cancelled
+-- (sync.cancel_run) between chunks.
 create procedure sync.backfill(entity text default null, inout summary jsonb default null)
 language plpgsql
 as $$
 declare
-    v_lock bigint := hashtext('sync.applier');
     v_run bigint;
+    v_holder jsonb;
     v_done boolean := false;
     v_error jsonb;
     v_state text;
     v_msg text;
+    v_detail text;
 begin
     if entity is not null and not exists (select 1 from sync.entities e where e.name = backfill.entity) then
         perform sync._raise(404, format('unknown entity "%s"', entity));
     end if;
-    if not pg_catalog.pg_try_advisory_lock(v_lock) then
-        summary := jsonb_build_object('status', 'already_running', 'run',
-            (select to_jsonb(r) from sync.runs r where r.status = 'running' order by r.id desc limit 1));
+    v_holder := sync._lease_claim();
+    if v_holder is not null then
+        summary := jsonb_build_object('status', 'already_running', 'run', v_holder);
         return;
     end if;
     v_run := sync._backfill_open(array(select o.name from sync._apply_order() o
                                         where (backfill.entity is null or o.name = backfill.entity)
                                           and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true)));
+    perform sync._lease_set(v_run, v_run);
     commit;
     while not v_done loop
+        exit when not sync._lease_renew(v_run);
+        exit when (select r.status from sync.runs r where r.id = v_run) = 'cancelled';
         begin
             v_done := sync._backfill_step(v_run);
         exception when others then
-            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
-            v_error := jsonb_build_object('phase', 'backfill', 'sqlstate', v_state, 'message', v_msg,
-                'category', case when v_state like '08%' or v_state like 'HV%' then 'network' else 'database' end);
+            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+            v_error := sync._run_error('backfill', v_state, v_msg, v_detail);
         end;
         commit;
         exit when v_error is not null;
     end loop;
-    summary := sync._backfill_close(v_run, v_error);
+    if (select r.status from sync.runs r where r.id = v_run) = 'cancelled' then
+        summary := (select jsonb_build_object('run_id', r.id, 'status', r.status, 'counts', r.counts, 'progress', r.progress,
+                                              'error', r.error) from sync.runs r where r.id = v_run);
+    elsif v_done or v_error is not null then
+        summary := sync._backfill_close(v_run, v_error);
+    else
+        summary := jsonb_build_object('run_id', v_run, 'status', 'interrupted', 'error', 'the applier lease was lost');
+    end if;
+    perform sync._lease_release(v_run);
     commit;
-    perform pg_catalog.pg_advisory_unlock(v_lock);
 end;
 $$;
 comment on procedure sync.backfill(text, jsonb) is
-    'Starts or resumes a backfill of one entity (NULL: all) as a run, committing chunk by chunk; returns when every chunk is copied and applied.';
+    'Starts or resumes a backfill of one entity (NULL: all) as a run, committing chunk by chunk; returns when every chunk is copied and applied, or it fails or is cancelled.';
 revoke execute on procedure sync.backfill(text, jsonb) from public;

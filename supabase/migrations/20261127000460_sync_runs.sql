@@ -1,0 +1,202 @@
+-- Runs: the applier's lease (one applier at a time, no lock outliving its transaction), the sweep
+-- of interrupted runs, error categories, cancelling a run.
+--
+-- Why a lease and not a session-level advisory lock: a session lock is released only by an
+-- explicit unlock or the end of the session. A tick cancelled by statement_timeout on a pooled
+-- connection that stays open never unlocks, and every later tick would answer already_running.
+-- Here the advisory lock is transaction-scoped (released by commit, rollback, cancel or
+-- termination alike) and guards sync.applier, whose claim counts only while its backend still
+-- runs the statement that made it.
+
+-- True while the lease's backend still runs the statement that took it.
+create function sync._lease_alive(p_lease sync.applier)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+    select p_lease.run_id is not null
+       and p_lease.pid is distinct from pg_catalog.pg_backend_pid()
+       and exists (select 1 from pg_catalog.pg_stat_activity a
+                    where a.pid = p_lease.pid
+                      and (a.backend_start is null or a.backend_start = p_lease.backend_start)
+                      and (a.state = 'active' and a.query_start = p_lease.query_start
+                           -- Another role's session shows no state here: trust a recent heartbeat.
+                           or a.state is null and p_lease.heartbeat_at > pg_catalog.now() - interval '10 minutes'));
+$$;
+
+-- The error category of a SQLSTATE (engine.md §7): network, source, validation, conflict, database.
+create function sync._error_category(p_state text, p_detail text default null)
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select case
+        when p_state like '08%' and coalesce(p_detail, '') ~* 'authentication|password|role .* does not exist|no pg_hba' then 'source'
+        when p_state like '08%' or p_state in ('HV00N', 'HV00D', '57P01', '57P02', '57P03') then 'network'
+        when p_state like '28%' or p_state in ('SY409', '42501') then 'source'
+        when p_state like 'SY4%' or p_state like '22%' or p_state like '23%' then 'validation'
+        when p_state = '57014' then 'interrupted'
+        else 'database' end;
+$$;
+
+-- The error object of a run: phase, SQLSTATE, category, message. Never the DETAIL: a
+-- constraint's detail lists the failing row's values, and the data is medical and financial.
+create function sync._run_error(p_phase text, p_state text, p_message text, p_detail text default null)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object('phase', p_phase, 'sqlstate', p_state, 'category', sync._error_category(p_state, p_detail),
+                              'message', p_message);
+$$;
+
+-- Marks runs that nobody runs any more as failed, category interrupted (client gone, backend
+-- terminated, statement cancelled, pooler connection reset). Incremental runs other than the live
+-- holder's; backfill runs only when the dead holder was running them (a backfill advanced by
+-- ticks stays running between ticks, and an interrupted one stays resumable). Returns how many.
+create function sync._sweep_interrupted(p_dead sync.applier default null)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_live bigint := (select l.run_id from sync.applier l where sync._lease_alive(l));
+    v_n integer;
+begin
+    update sync.runs r
+       set status = 'failed', ended_at = coalesce(r.ended_at, pg_catalog.clock_timestamp()),
+           error = sync._run_error(case r.mode when 'backfill' then 'backfill' else 'run' end, '57014',
+                                   'the run was interrupted (client gone, backend terminated, statement cancelled or connection reset)')
+                   || case when r.mode = 'backfill' then jsonb_build_object('retry_at', pg_catalog.now(), 'attempts', 0) else '{}' end
+     where r.status = 'running' and r.id is distinct from v_live
+       and (r.mode <> 'backfill' or r.id in (p_dead.run_id, p_dead.backfill_run_id));
+    get diagnostics v_n = row_count;
+    return v_n;
+end;
+$$;
+
+-- Claims the applier for this backend, in the caller's transaction: NULL when claimed (the lease
+-- names this backend, without a run yet: sync._lease_set names it), else the run that holds it.
+create function sync._lease_claim()
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    l sync.applier;
+begin
+    if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sync.applier')) then
+        -- A run is in one of its transactions right now.
+        select * into l from sync.applier;
+        return coalesce((select to_jsonb(r) from sync.runs r where r.id = l.run_id), '{}');
+    end if;
+    perform pg_catalog.pg_stat_clear_snapshot();
+    select * into l from sync.applier for update;
+    if sync._lease_alive(l) then
+        return coalesce((select to_jsonb(r) from sync.runs r where r.id = l.run_id), '{}');
+    end if;
+    perform sync._sweep_interrupted(l);
+    update sync.applier a
+       set run_id = null, backfill_run_id = null, pid = s.pid, backend_start = s.backend_start, query_start = s.query_start,
+           heartbeat_at = pg_catalog.now()
+      from (select x.pid, x.backend_start, x.query_start from pg_catalog.pg_stat_activity x where x.pid = pg_catalog.pg_backend_pid()) s;
+    return null;
+end;
+$$;
+
+-- Names the run (and the backfill run it steps) that holds the lease this backend claimed.
+create function sync._lease_set(p_run_id bigint, p_backfill_run_id bigint default null)
+returns void
+language sql
+set search_path = ''
+as $$
+    update sync.applier set run_id = p_run_id, backfill_run_id = p_backfill_run_id, heartbeat_at = pg_catalog.now()
+     where pid = pg_catalog.pg_backend_pid();
+$$;
+
+-- Starts one of a run's transactions: takes the transaction-scoped lock (waiting for a claimer's
+-- instant) and says whether the lease is still this run's.
+create function sync._lease_renew(p_run_id bigint)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+begin
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sync.applier'));
+    update sync.applier set heartbeat_at = pg_catalog.now() where run_id = p_run_id and pid = pg_catalog.pg_backend_pid();
+    return found;
+end;
+$$;
+
+-- Gives the lease up (the run's last transaction).
+create function sync._lease_release(p_run_id bigint)
+returns void
+language sql
+set search_path = ''
+as $$
+    update sync.applier set run_id = null, backfill_run_id = null, pid = null, backend_start = null, query_start = null
+     where run_id = p_run_id and pid = pg_catalog.pg_backend_pid();
+$$;
+
+-- The caller of an API call: the argument, else the verified JWT's subject, else the session role.
+create function sync._caller(p_caller text)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce(p_caller, nullif(pg_catalog.current_setting('request.jwt.claim.sub', true), ''), session_user);
+$$;
+
+create function sync.cancel_run(id bigint, reason text default null, caller text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    r sync.runs;
+    v_who text := sync._caller(cancel_run.caller);
+begin
+    select * into r from sync.runs x where x.id = cancel_run.id for update;
+    if not found then
+        perform sync._raise(404, format('run %s does not exist', cancel_run.id), format('id %s', cancel_run.id));
+    end if;
+    if r.status in ('succeeded', 'cancelled') or r.status in ('failed', 'partial') and r.mode <> 'backfill' then
+        perform sync._raise(409, format('run %s has ended (%s): nothing to cancel', r.id, r.status), format('id %s', r.id));
+    end if;
+    -- A running tick or backfill sees this between two batches and stops there.
+    update sync.runs x
+       set status = 'cancelled', ended_at = pg_catalog.clock_timestamp(),
+           error = jsonb_build_object('phase', 'run', 'category', 'cancelled',
+                                      'message', coalesce(cancel_run.reason, 'cancelled by ' || v_who))
+     where x.id = r.id
+     returning * into r;
+    insert into sync.audit (kind, subject, caller, details)
+    values ('run.cancel', 'run:' || r.id, v_who, jsonb_build_object('mode', r.mode, 'reason', cancel_run.reason));
+    return to_jsonb(r);
+end;
+$$;
+comment on function sync.cancel_run(bigint, text, text) is
+    'Cancels a queued, running, paused or unfinished backfill run; a running tick or backfill stops between batches. SY404 unknown, SY409 ended. Audited. Returns the run.';
+
+revoke execute on function sync._lease_alive(sync.applier), sync._error_category(text, text), sync._run_error(text, text, text, text),
+    sync._sweep_interrupted(sync.applier), sync._lease_claim(), sync._lease_set(bigint, bigint), sync._lease_renew(bigint),
+    sync._lease_release(bigint), sync._caller(text), sync.cancel_run(bigint, text, text) from public;
+
+-- Raises (or refreshes) an alert: one open alert per dedup key, its occurrences counted.
+create function sync._alert(p_kind text, p_severity text, p_dedup_key text, p_message text, p_details jsonb default '{}')
+returns void
+language sql
+set search_path = ''
+as $$
+    insert into sync.alerts as a (kind, severity, dedup_key, message, details)
+    values (p_kind, p_severity, p_dedup_key, p_message, p_details)
+    on conflict (dedup_key) where acknowledged_at is null
+    do update set occurrences = a.occurrences + 1, last_seen_at = pg_catalog.now(), message = excluded.message,
+                  details = excluded.details;
+$$;
+revoke execute on function sync._alert(text, text, text, text, jsonb) from public;
