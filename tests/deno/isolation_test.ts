@@ -22,13 +22,13 @@ Deno.test("a change the target refuses is quarantined alone; retry applies it, d
       await tx`update dispatch_patient set last_name = 'ZZRefused' where id = ${a.id}`;
       await tx`update dispatch_patient set last_name = 'Accepted' where id = ${b.id}`;
       await tx`update dispatch_patient set first_name = 'Also' where id = ${c.id}`;
-      await tx`update dispatch_order set price = price + 1 where id = ${order.id}`;
+      await tx`update dispatch_order set total = total + 1 where id = ${order.id}`;
     });
     const first = await tick(p.target);
     deepStrictEqual(first.status, "succeeded");
     deepStrictEqual(first.counts, { patients: { updated: 2, quarantined: 1 }, orders: { updated: 1 } });
     const quarantine = await p.target`
-      select id, entity, legacy_id, reason, message, released_at from sync.quarantine where released_at is null`;
+      select id, entity, legacy_id, reason, message, released_at from sync.quarantine where reason = 'apply_error'`;
     deepStrictEqual(quarantine.map((q) => ({ ...q, id: 0 })), [{
       id: 0,
       entity: "patients",
@@ -39,16 +39,17 @@ Deno.test("a change the target refuses is quarantined alone; retry applies it, d
       released_at: null,
     }]);
     ok(!quarantine[0].message.includes("ZZRefused"), "no row value in the message");
-    // Only the refused row differs from the mapping of the source.
-    deepStrictEqual((await oracleDiff(p.target)).map((d) => [d.entity, String(d.legacy_id)]), [[
-      "patients",
-      String(a.id),
-    ]]);
+    // Only the refused row differs from the mapping of the source (its old last name, quarantined).
+    const diff = (await oracleDiff(p.target)).map((d) => [d.entity, String(d.legacy_id), d.problem, d.column_name]);
+    deepStrictEqual(diff.sort(), [
+      ["patients", String(a.id), "differs", "last_name"],
+      ["patients", String(a.id), "wrongly_quarantined", "apply_error"],
+    ]);
 
     // The error does not recur: later ticks leave it alone.
     const again = await tick(p.target);
     deepStrictEqual([again.status, again.counts], ["succeeded", {}]);
-    const [{ n }] = await p.target`select count(*)::int as n from sync.quarantine`;
+    const [{ n }] = await p.target`select count(*)::int as n from sync.quarantine where reason = 'apply_error'`;
     deepStrictEqual(n, 1);
 
     // Retry after the constraint is dropped: the current legacy row applies.
@@ -62,10 +63,10 @@ Deno.test("a change the target refuses is quarantined alone; retry applies it, d
     deepStrictEqual(e, "SY409");
 
     // Discard: a refused change closed by an operator is never applied; a newer change is.
-    await p.target`alter table public.patients add constraint patients_no_zz check (last_name not like 'ZZ%')`;
+    await p.target`alter table public.patients add constraint patients_no_zz check (last_name not like 'ZZ%') not valid`;
     await p.legacy`update dispatch_patient set last_name = 'ZZAgain' where id = ${b.id}`;
     deepStrictEqual((await tick(p.target)).counts, { patients: { quarantined: 1 } });
-    const [{ id }] = await p.target`select id from sync.quarantine where released_at is null`;
+    const [{ id }] = await p.target`select id from sync.quarantine where released_at is null and reason = 'apply_error'`;
     const [{ d }] = await p.target`select sync.discard_quarantined(${id}, 'tester') as d`;
     deepStrictEqual([d.resolution, d.released_by], ["discarded", "tester"]);
     const [{ status }] = await p.target`select i.status from sync.inbox i join sync.quarantine q on q.inbox_id = i.id
@@ -94,7 +95,7 @@ Deno.test("retry_quarantined with an operator's row writes it; a bad row is refu
     await p.target`alter table public.patients add constraint patients_no_zz check (last_name not like 'ZZ%')`;
     await p.legacy`update dispatch_patient set last_name = 'ZZRefused' where id = ${a.id}`;
     await tick(p.target);
-    const [{ id }] = await p.target`select id from sync.quarantine where released_at is null`;
+    const [{ id }] = await p.target`select id from sync.quarantine where released_at is null and reason = 'apply_error'`;
     const bad = await p.target`select sync.retry_quarantined(${id}, '{"nope": 1}') as r`.catch((x) => x);
     deepStrictEqual([bad.code, bad.message], ["SY400", 'column "nope" is not one the sync writes for patients']);
     const refused = await p.target`select sync.retry_quarantined(${id}, '{"last_name": "ZZStill"}') as r`.catch((x) =>
