@@ -23,7 +23,8 @@ export async function buildTemplates(spec: StackSpec): Promise<void> {
   await recreate(admin, TEMPLATES.target);
   const target = withDatabase(admin, TEMPLATES.target);
   await setupTarget(target);
-  await psql(target, {
+  // The tests' own untrusted extensions: made by the platform's superuser, as hosted Supabase's platform would.
+  await psql(withDatabase(paths(spec).adminUrl, TEMPLATES.target), {
     command: "create extension if not exists pgtap with schema extensions; " +
       "create extension if not exists plpgsql_check with schema extensions; create extension if not exists dblink with schema extensions",
   });
@@ -32,8 +33,9 @@ export async function buildTemplates(spec: StackSpec): Promise<void> {
   const legacy = withDatabase(admin, TEMPLATES.legacy);
   await buildLegacy(legacy, LEGACY_TEMPLATE.scale, LEGACY_TEMPLATE.seed);
   await installSource(legacy);
-  await psql(legacy, {
-    command: "create schema if not exists extensions; create extension if not exists pgtap with schema extensions",
+  await psql(legacy, { command: "create schema if not exists extensions" });
+  await psql(withDatabase(paths(spec).adminUrl, TEMPLATES.legacy), {
+    command: "create extension if not exists pgtap with schema extensions",
   });
   await psql(legacy, { command: `alter database ${TEMPLATES.legacy} set search_path = "$user", public, extensions` });
 }
