@@ -1,5 +1,11 @@
 -- Source connection: FDW server, user mapping, imported source tables.
 
+-- The engine's extensions, created where the migration role may (on hosted Supabase supautils lets
+-- `postgres` create them; locally db:setup's compatibility part made them already): postgres_fdw
+-- for the transport, uuid-ossp for the target ids (sync_apply on).
+create extension if not exists postgres_fdw with schema extensions;
+create extension if not exists "uuid-ossp" with schema extensions;
+
 -- Decodes %XX escapes of a URI component (UTF-8).
 create function sync._url_decode(p text)
 returns text
