@@ -8,7 +8,7 @@ create schema sync_src_capture;
 create table sync_src_capture.log (tbl text, pk bigint, op "char", txid xid8, captured_at timestamptz);
 create table sync_src_capture.tables (tbl text primary key, enabled boolean, changed_at timestamptz);
 create table sync_src_capture.version (version integer);
-create table sync_src_capture.current_snapshot (snap text);
+create table sync_src_capture.current_snapshot (snap text, identity jsonb);
 
 select is_empty(
     $$ select p.oid::regprocedure::text, c.lineno, c.message
