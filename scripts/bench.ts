@@ -46,7 +46,8 @@ await setupTarget(targetUrl);
 const u = new URL(legacyUrl);
 const conninfo = `host=${u.hostname} port=${u.port} dbname=bench_legacy user=${u.username} password=${u.password}`;
 const target = postgres(targetUrl, { max: 2, onnotice: () => {} });
-await target`select sync.connect_source(${conninfo})`;
+const [{ c }] = await target`select sync.connect_source(${conninfo}) as c`;
+if (!c.connected) throw new Error(`connect_source failed: ${c.error.message}`);
 
 if (want("backfill")) {
   console.log("backfill (end to end) ...");

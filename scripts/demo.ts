@@ -6,7 +6,7 @@
  * progress (rows, rate, lag) every second until Ctrl-C (or `--seconds`).
  */
 import postgres from "postgres";
-import { option, taskArgs } from "./lib/args.ts";
+import { fail, option, taskArgs } from "./lib/args.ts";
 import { buildLegacy } from "./lib/legacy.ts";
 import { psql, redact } from "./lib/psql.ts";
 import { installSource, setupTarget } from "./lib/setup.ts";
@@ -59,6 +59,7 @@ if (regenerate) {
   await target`delete from sync.source`;
 }
 const [{ c }] = await target`select sync.connect_source(${conninfo}) as c`;
+if (!c.connected) fail(`connect_source failed: ${c.error.message}`);
 step(`connected: ${c.source} (capture v${c.capture_version}, ${c.tables} tables)`);
 
 step("backfilling the target (call sync.backfill())");

@@ -5,13 +5,14 @@
  *
  * pgTAP files under tests/pgtap/<kind>/ run against a clone of that kind's template: `target`
  * (migrated Supabase-like database) or `legacy` (generated legacy database). A file under `engine/`
- * gets a target clone and a legacy clone, with psql variable `legacy_conninfo` naming the legacy one.
+ * gets a target clone and a legacy clone, with psql variables `legacy_conninfo` (the legacy one, as the
+ * engine's reader `sync_reader`) and `legacy_app_conninfo` (the same, as the application's `legacy_app`).
  * Options: `--only <substring>` runs the matching files only.
  */
 import { option, taskArgs } from "./lib/args.ts";
 import { run } from "./lib/run.ts";
 import { ROOT, start, stop, TEST } from "./lib/stack.ts";
-import { buildTemplates, cloneDb, dropDb, TEMPLATES } from "./lib/testenv.ts";
+import { buildTemplates, cloneDb, conninfoAs, dropDb, LEGACY_ROLES, TEMPLATES } from "./lib/testenv.ts";
 
 const args = taskArgs();
 const only = option(args, "only");
@@ -51,11 +52,8 @@ async function runPgtap(file: string, index: number): Promise<string> {
   if (kind === "engine") {
     legacyDb = `${db}_src`;
     const src = await cloneDb(TEST, TEMPLATES.legacy, legacyDb);
-    const u = new URL(src);
-    extra.push(
-      "--set",
-      `legacy_conninfo=host=${u.hostname} port=${u.port} dbname=${legacyDb} user=${u.username} password=${u.password}`,
-    );
+    extra.push("--set", `legacy_conninfo=${conninfoAs(src, LEGACY_ROLES.reader)}`);
+    extra.push("--set", `legacy_app_conninfo=${conninfoAs(src, LEGACY_ROLES.app)}`);
   }
   const out = await run(["pg_prove", "--verbose", "-d", url, ...extra, file], { cwd: ROOT, allowFail: true });
   const text = out.stdout + out.stderr;

@@ -3,12 +3,17 @@
  * cluster (from Debian's packages) holding the target database (`postgres`, as on Supabase) and
  * the legacy source database (`legacy`), with pg_cron, logical decoding and TCP password auth.
  *
+ * Roles as on hosted Supabase: the cluster's bootstrap superuser is `supabase_admin` (platform
+ * setup only); `postgres` logs in with CREATEDB, CREATEROLE, REPLICATION and BYPASSRLS but is not a
+ * superuser, and owns both databases. Migrations, tests and the engine run as `postgres`.
+ *
  * One cluster, not two: postgres_fdw and pg_cron behave the same over a loopback connection as
  * across hosts, and one postmaster halves the memory and start time. The legacy database is
  * reached only through a libpq URL, so a second cluster (or a remote one) works unchanged.
  */
 import { ensureInstalled, PG_BIN } from "./install.ts";
 import { makeKeys, type StackKeys } from "./keys.ts";
+import { psql } from "./psql.ts";
 import { exists, run } from "./run.ts";
 
 /** The project's root folder. */
@@ -32,6 +37,8 @@ export const TEST: StackSpec = {
 };
 
 const PASSWORD = "postgres";
+/** The platform's superuser, as on hosted Supabase. */
+export const ADMIN_ROLE = "supabase_admin";
 
 /** Paths and URLs of a stack. */
 export function paths(spec: StackSpec) {
@@ -42,10 +49,47 @@ export function paths(spec: StackSpec) {
     data: `${dir}/pgdata`,
     log: `${dir}/postgres.log`,
     keys: `${dir}/keys.json`,
+    /** The target database, as `postgres` (not a superuser): migrations, engine, tests. */
     dbUrl: `${base}/postgres`,
+    /** The legacy database, as its owner `postgres`. */
     legacyUrl: `${base}/legacy`,
-    adminUrl: (db: string) => `${base}/${db}`,
+    /** The platform's superuser on database `postgres`: platform setup only (roles, untrusted extensions). */
+    adminUrl: `postgresql://${ADMIN_ROLE}:${PASSWORD}@127.0.0.1:${spec.port}/postgres`,
   };
+}
+
+/**
+ * The local stack that a libpq URL points at (127.0.0.1 or localhost and the port of a stack under
+ * `.stack/`), or undefined. Stacks are found by their data directories, so every stack counts
+ * (demo, test, bench, a suite's own), whatever environment made it.
+ */
+export function stackOf(url: string): StackSpec | undefined {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return undefined;
+  }
+  if (!["127.0.0.1", "localhost"].includes(u.hostname)) return undefined;
+  const port = Number(u.port || 5432);
+  let entries: Deno.DirEntry[];
+  try {
+    entries = [...Deno.readDirSync(`${ROOT}/.stack`)];
+  } catch {
+    return undefined;
+  }
+  for (const e of entries) {
+    if (!e.isDirectory) continue;
+    const spec = { name: e.name, port, fast: false };
+    let conf: string;
+    try {
+      conf = Deno.readTextFileSync(`${paths(spec).data}/postgresql.auto.conf`);
+    } catch {
+      continue;
+    }
+    if (new RegExp(`^port = ${port}$`, "m").test(conf)) return spec;
+  }
+  return undefined;
 }
 
 async function asPostgres(cmd: string[], allowFail = false) {
@@ -93,7 +137,7 @@ async function initCluster(spec: StackSpec): Promise<void> {
     "-D",
     p.data,
     "-U",
-    "postgres",
+    ADMIN_ROLE,
     `--pwfile=${pwfile}`,
     "--auth-local=peer",
     "--auth-host=scram-sha-256",
@@ -136,36 +180,75 @@ export async function keys(spec: StackSpec): Promise<StackKeys> {
 }
 
 /**
- * Starts (or reuses) the stack and waits until it answers. Idempotent.
+ * Starts (or reuses) the stack and waits until it answers; makes the roles and databases. Idempotent.
+ * A data directory made by an older version (where `postgres` is still the superuser) is re-initialised.
  * @throws Error when the port is taken by something that is not this stack.
  */
 export async function start(spec: StackSpec): Promise<void> {
   await ensureInstalled();
   const p = paths(spec);
-  if (await isRunning(spec)) return;
-  if (portTaken(spec.port)) {
-    throw new Error(
-      `port ${spec.port} on 127.0.0.1 is taken by another process; stop it or choose another port with ` +
-        (spec.name === "test" ? "SYNC_TEST_DB_PORT" : "SYNC_DB_PORT"),
-    );
+  if (!(await isRunning(spec))) {
+    if (portTaken(spec.port)) {
+      throw new Error(
+        `port ${spec.port} on 127.0.0.1 is taken by another process; stop it or choose another port with ` +
+          (spec.name === "test" ? "SYNC_TEST_DB_PORT" : "SYNC_DB_PORT"),
+      );
+    }
+    if (!exists(`${p.data}/PG_VERSION`)) await initCluster(spec);
+    await postmaster(spec);
   }
-  if (!exists(`${p.data}/PG_VERSION`)) await initCluster(spec);
+  if (await postgresIsSuperuser(spec)) {
+    console.log(
+      `local stack '${spec.name}': made by an older version (postgres is a superuser); re-initialising it with ` +
+        `${ADMIN_ROLE} as the superuser (its data is regenerated)`,
+    );
+    await stop(spec);
+    await Deno.remove(p.data, { recursive: true });
+    await initCluster(spec);
+    await postmaster(spec);
+  }
+  await makeRoles(spec);
+  await keys(spec);
+}
+
+async function postmaster(spec: StackSpec): Promise<void> {
+  const p = paths(spec);
   await makeReachable(p.dir);
   await asPostgres([`${PG_BIN}/pg_ctl`, "-D", p.data, "-l", p.log, "-w", "-t", "60", "start"]);
-  const has = await run([
-    `${PG_BIN}/psql`,
-    "-X",
-    "-A",
-    "-t",
-    "-d",
-    p.dbUrl,
-    "-c",
-    "select count(*) from pg_database where datname = 'legacy'",
-  ]);
-  if (has.stdout.trim() === "0") {
-    await run([`${PG_BIN}/psql`, "-X", "-q", "-d", p.dbUrl, "-c", "create database legacy"]);
+}
+
+/** True when the stack's `postgres` role is a superuser: a cluster that the older code bootstrapped as `postgres`. */
+async function postgresIsSuperuser(spec: StackSpec): Promise<boolean> {
+  try {
+    return await psql(paths(spec).dbUrl, {
+      command: "select rolsuper from pg_catalog.pg_roles where rolname = 'postgres'",
+    }) === "t";
+  } catch {
+    return false; // no role postgres yet: a new cluster
   }
-  await keys(spec);
+}
+
+/**
+ * As the platform's superuser: `postgres` as on hosted Supabase (login, CREATEDB, CREATEROLE,
+ * REPLICATION, BYPASSRLS, not a superuser; the predefined roles and parameter that hosted grants it),
+ * owner of databases `postgres` and `legacy`. Idempotent.
+ */
+async function makeRoles(spec: StackSpec): Promise<void> {
+  const admin = (command: string) => psql(paths(spec).adminUrl, { command });
+  await admin(`do $$
+    begin
+        if not exists (select 1 from pg_catalog.pg_roles where rolname = 'postgres') then
+            create role postgres login password '${PASSWORD}';
+        end if;
+    end;
+    $$;
+    alter role postgres with login nosuperuser createdb createrole replication bypassrls;
+    grant pg_monitor, pg_read_all_data, pg_signal_backend to postgres;
+    grant set on parameter session_replication_role to postgres;
+    alter database postgres owner to postgres`);
+  if (await admin("select count(*) from pg_catalog.pg_database where datname = 'legacy'") === "0") {
+    await admin("create database legacy owner postgres");
+  } else await admin("alter database legacy owner to postgres");
 }
 
 /** Stops the stack's postmaster, and nothing else. */

@@ -1,5 +1,11 @@
 -- Source connection: FDW server, user mapping, imported source tables.
 
+-- The engine's extensions, created where the migration role may (on hosted Supabase supautils lets
+-- `postgres` create them; locally db:setup's compatibility part made them already): postgres_fdw
+-- for the transport, uuid-ossp for the target ids (sync_apply on).
+create extension if not exists postgres_fdw with schema extensions;
+create extension if not exists "uuid-ossp" with schema extensions;
+
 -- Decodes %XX escapes of a URI component (UTF-8).
 create function sync._url_decode(p text)
 returns text
@@ -101,75 +107,102 @@ begin
         import foreign schema sync_capture limit to (log, tables, current_snapshot, version)
             from server sync_source into sync_src_capture;
     exception when invalid_schema_name or fdw_schema_not_found then
-        perform sync._raise(400, 'capture is not installed on the source',
-            'run: deno task source:install -- <legacy-db-url>');
+        perform sync._raise(400, 'capture is not installed on the source; install it: deno task source:install -- <legacy-db-url>');
     end;
 end;
 $$;
 
+-- sync.connect_source(conninfo text) returns jsonb
+-- Creates or replaces the FDW server `sync_source` and its user mapping (for PUBLIC: sync.tick runs
+-- as its caller; the server's USAGE stays unpublished) from a libpq conninfo, imports the source
+-- tables, checks that capture (version 2 or later) is installed, enables it on the registered
+-- tables and records the source's identity the first time (a reconnect keeps the recorded one).
+-- Returns {connected: true, source, capture_version, tables}.
+-- Never raises once it has the conninfo: the caller's statement holds the password and would be
+-- logged with an error. Every failure returns {connected: false, error: {code: SY400, message}} and
+-- raises a WARNING with the same message (a warning does not log the statement); the message names
+-- host, port, database and user, never the password. A failed call changes nothing (subtransaction).
+-- Writes: sync.source; schemas sync_src, sync_src_capture (imported); the source's sync_capture.tables.
 create function sync.connect_source(conninfo text)
 returns jsonb
 language plpgsql
 security definer
 set search_path = ''
--- The caller's statement holds the password: never write it to the server log with an error.
-set log_min_error_statement = panic
 set client_min_messages = warning
 as $$
 declare
-    v_opts jsonb := sync._parse_conninfo(conninfo);
+    v_opts jsonb;
     v_server_opts text;
-    v_user text := coalesce(v_opts ->> 'user', session_user);
+    v_user text;
     v_redacted text;
     v_version integer;
     v_snap text;
+    v_identity jsonb;
+    v_result jsonb;
     v_state text;
     v_msg text;
+    v_detail text;
 begin
-    select string_agg(format('%I %L', key, value), ', ') into v_server_opts
-      from jsonb_each_text(v_opts) where key not in ('user', 'password');
-    select string_agg(format('%s=%s', key, value), ' ') into v_redacted
-      from jsonb_each_text(v_opts || jsonb_build_object('user', v_user)) where key <> 'password';
-
-    if exists (select 1 from pg_catalog.pg_foreign_server where srvname = 'sync_source') then
-        drop server sync_source cascade;
-    end if;
-    execute format('create server sync_source foreign data wrapper postgres_fdw options (%s)',
-                   coalesce(v_server_opts || ', ', '') || 'fetch_size ''10000'', application_name ''legacy-sync''');
-    execute format('create user mapping for current_user server sync_source options (user %L%s)', v_user,
-                   case when v_opts ? 'password' then format(', password %L', v_opts ->> 'password') else '' end);
     begin
+        v_opts := sync._parse_conninfo(conninfo);
+        v_user := coalesce(v_opts ->> 'user', session_user);
+        select string_agg(format('%I %L', key, value), ', ') into v_server_opts
+          from jsonb_each_text(v_opts) where key not in ('user', 'password');
+        select string_agg(format('%s=%s', key, value), ' ') into v_redacted
+          from jsonb_each_text(v_opts || jsonb_build_object('user', v_user)) where key <> 'password';
+
+        if exists (select 1 from pg_catalog.pg_foreign_server where srvname = 'sync_source') then
+            drop server sync_source cascade;
+        end if;
+        execute format('create server sync_source foreign data wrapper postgres_fdw options (%s)',
+                       coalesce(v_server_opts || ', ', '') || 'fetch_size ''10000'', application_name ''legacy-sync''');
+        execute format('create user mapping for public server sync_source options (user %L%s)', v_user,
+                       case when v_opts ? 'password' then format(', password %L', v_opts ->> 'password') else '' end);
         perform sync._import_source();
         select version into v_version from sync_src_capture.version;
-        select snap into v_snap from sync_src_capture.current_snapshot;
-    exception when sqlstate 'SY400' then
-        raise;
-    when others then
-        get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
+        if v_version is null then
+            perform sync._raise(400, 'capture is not installed on the source; install it: deno task source:install -- <legacy-db-url>');
+        elsif v_version < 2 then
+            perform sync._raise(400, format('capture on the source is version %s; upgrade it: deno task source:install -- <legacy-db-url>',
+                                            v_version));
+        end if;
+        select snap, identity into v_snap, v_identity from sync_src_capture.current_snapshot;
+
+        -- Capture the registered tables (the source's own trigger adds the capture triggers).
+        insert into sync_src_capture.tables (tbl, enabled, changed_at)
+        select source_table, true, now() from sync.entities
+        on conflict do nothing;
+        update sync_src_capture.tables set enabled = true, changed_at = now()
+         where not enabled and tbl in (select source_table from sync.entities);
+
+        insert into sync.source (server_name, conninfo_redacted, identity)
+        values ('sync_source', v_redacted, v_identity)
+        on conflict (id) do update
+            set conninfo_redacted = excluded.conninfo_redacted, connected_at = now(),
+                identity = coalesce(sync.source.identity, excluded.identity);
+        v_result := jsonb_build_object('connected', true, 'source', v_redacted, 'capture_version', v_version,
+                                       'tables', (select count(*) from sync.entities));
+    exception when others then
+        get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+        v_msg := v_msg || coalesce(': ' || nullif(v_detail, ''), '');
+        if v_state like '08%' then
+            v_msg := 'cannot reach it: ' || v_msg;
+        end if;
+        if v_redacted is not null then
+            v_msg := format('source %s: %s', v_redacted, v_msg);
+        end if;
         -- postgres_fdw's messages name host and user, never the password; strip it anyway.
-        if v_opts ? 'password' then
+        if coalesce(v_opts ->> 'password', '') <> '' then
             v_msg := replace(v_msg, v_opts ->> 'password', '***');
         end if;
-        perform sync._raise(400, format('cannot reach the source (%s): %s', v_redacted, v_msg), 'sqlstate ' || v_state);
+        v_msg := regexp_replace(v_msg, '\s+', ' ', 'g');
+        raise warning using message = v_msg, errcode = 'SY400';
+        return jsonb_build_object('connected', false, 'error', jsonb_build_object('code', 'SY400', 'message', v_msg));
     end;
-    if v_version is null then
-        perform sync._raise(400, 'capture is not installed on the source', 'run: deno task source:install -- <legacy-db-url>');
-    end if;
-    -- Capture the registered tables (the source's own trigger adds the capture triggers).
-    insert into sync_src_capture.tables (tbl, enabled, changed_at)
-    select source_table, true, now() from sync.entities
-    on conflict do nothing;
-    update sync_src_capture.tables set enabled = true, changed_at = now()
-     where not enabled and tbl in (select source_table from sync.entities);
-
-    insert into sync.source (server_name, conninfo_redacted)
-    values ('sync_source', v_redacted)
-    on conflict (id) do update set conninfo_redacted = excluded.conninfo_redacted, connected_at = now();
-    return jsonb_build_object('connected', true, 'source', v_redacted, 'capture_version', v_version,
-                              'tables', (select count(*) from sync.entities));
+    return v_result;
 end;
 $$;
 comment on function sync.connect_source(text) is
-    'Creates or replaces the FDW server and user mapping for the legacy source, imports its tables, checks that capture is installed and enables it on the registered tables. Idempotent. Never echoes the password.';
+    'Creates or replaces the FDW server and user mapping for the legacy source, imports its tables, checks that capture v2+ is installed, enables it on the registered tables and records the source identity once. Idempotent. Never raises, never echoes the password: a failure returns {connected: false, error} and changes nothing.';
 revoke execute on function sync.connect_source(text) from public;
 revoke execute on function sync._url_decode(text), sync._parse_conninfo(text), sync._source_relation(text), sync._import_source() from public;

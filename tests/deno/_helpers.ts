@@ -1,17 +1,22 @@
 /** Shared helpers of the Deno tests: fresh databases on the test stack, the oracle, ticks. */
 import postgres from "postgres";
-import { psql } from "../../scripts/lib/psql.ts";
+import { psql, withDatabase } from "../../scripts/lib/psql.ts";
 import { paths, ROOT, TEST } from "../../scripts/lib/stack.ts";
-import { cloneDb, dropDb, TEMPLATES } from "../../scripts/lib/testenv.ts";
+import { cloneDb, conninfoAs, dropDb, LEGACY_ROLES, TEMPLATES, urlAs } from "../../scripts/lib/testenv.ts";
 
 /** A pair of fresh databases (target migrated, legacy generated with capture installed). */
 export interface Pair {
+  /** The target, as `postgres` (not a superuser). */
   targetUrl: string;
+  /** The legacy database, as its owner `postgres`. */
   legacyUrl: string;
-  /** libpq key=value conninfo of the legacy database, as connect_source takes it. */
+  /** libpq key=value conninfo of the legacy database as the engine's reader `sync_reader`, as connect_source takes it. */
   legacyConninfo: string;
   target: postgres.Sql;
+  /** The legacy database as its owner (schema changes, generator, fixtures). */
   legacy: postgres.Sql;
+  /** The legacy database as the application's role `legacy_app` (writes to the app tables only). */
+  legacyApp: postgres.Sql;
   close: () => Promise<void>;
 }
 
@@ -31,21 +36,21 @@ export async function freshPair(name: string, opts: { empty?: boolean } = {}): P
         "restart identity cascade",
     });
   }
-  const u = new URL(legacyUrl);
-  const legacyConninfo = `host=${u.hostname} port=${u.port} dbname=${
-    u.pathname.slice(1)
-  } user=${u.username} password=${u.password}`;
+  const legacyConninfo = conninfoAs(legacyUrl, LEGACY_ROLES.reader);
   const target = postgres(targetUrl, { max: 4, onnotice: () => {} });
   const legacy = postgres(legacyUrl, { max: 8, onnotice: () => {} });
+  const legacyApp = postgres(urlAs(legacyUrl, LEGACY_ROLES.app), { max: 8, onnotice: () => {} });
   return {
     targetUrl,
     legacyUrl,
     legacyConninfo,
     target,
     legacy,
+    legacyApp,
     close: async () => {
       await target.end();
       await legacy.end();
+      await legacyApp.end();
       await dropDb(TEST, `${id}_t`);
       await dropDb(TEST, `${id}_s`);
     },
@@ -61,6 +66,14 @@ export async function tick(sql: postgres.Sql, seconds = 50): Promise<Record<stri
 /** Every difference between the target and the mapping of the source (empty = exact). */
 export async function oracleDiff(sql: postgres.Sql, entity: string | null = null): Promise<Record<string, unknown>[]> {
   return [...await sql`select * from oracle.diff(${entity})`];
+}
+
+/**
+ * The URL of the platform's superuser (`supabase_admin`) on a test database: only for what a real
+ * deployment's platform would do (server settings, untrusted extensions), never for the product.
+ */
+export function adminUrlOf(url: string): string {
+  return withDatabase(paths(TEST).adminUrl, new URL(url).pathname.slice(1));
 }
 
 /** The test stack's server log (for secret scans). */

@@ -1,9 +1,10 @@
 -- The pull through postgres_fdw by source snapshots, against a real legacy clone with capture
 -- installed. Runs without an enclosing transaction (each statement commits) because every tick
--- must see a new remote snapshot; dblink gives the concurrent source sessions.
+-- must see a new remote snapshot; dblink gives the concurrent source sessions (the application's
+-- role, legacy_app_conninfo); the engine reads the source as the reader (legacy_conninfo).
 select plan(12);
 
-select lives_ok(format('select sync.connect_source(%L)', :'legacy_conninfo'), 'connect_source reaches the legacy clone');
+select is(sync.connect_source(:'legacy_conninfo') ->> 'connected', 'true', 'connect_source reaches the legacy clone as the reader');
 select results_eq($$ select tbl, enabled from sync_src_capture.tables order by 1 $$,
                   $$ values ('public.auth_user'::text, true), ('public.dispatch_comment', true), ('public.dispatch_file', true),
                             ('public.dispatch_file_instruction', true), ('public.dispatch_instruction', true),
@@ -13,8 +14,8 @@ select results_eq($$ select tbl, enabled from sync_src_capture.tables order by 1
                   'capture is enabled on exactly the registered tables');
 call sync.tick();
 
-select dblink_connect('early', :'legacy_conninfo');
-select dblink_connect('late', :'legacy_conninfo');
+select dblink_connect('early', :'legacy_app_conninfo');
+select dblink_connect('late', :'legacy_app_conninfo');
 select dblink_exec('early', 'begin');
 select dblink_exec('early', $$update auth_user set first_name = 'Early' where id = 1$$);
 select dblink_exec('late', $$update auth_user set first_name = 'Late' where id = 2$$);
