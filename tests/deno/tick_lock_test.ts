@@ -64,6 +64,7 @@ Deno.test("sync.tick started twice at the same moment: one run applies, the othe
   try {
     await p.target`select sync.connect_source(${p.legacyConninfo})`;
     const captured = await backlog(p, 3000);
+    const [{ cursor }] = await p.target`select cursor_snapshot as cursor from sync.source`;
     await Promise.all([a`select 1`, b`select 1`]); // both sessions open before the race starts
 
     const [[ra], [rb]] = await Promise.all([a`call sync.tick(30, null)`, b`call sync.tick(30, null)`]);
@@ -83,14 +84,14 @@ Deno.test("sync.tick started twice at the same moment: one run applies, the othe
     // Exactly one run, the winner's, holds counts; the other caller started no run.
     const runs = await p.target`select id, status, counts <> '{}' as has_counts from sync.runs order by id`;
     deepStrictEqual([...runs], [{ id: String(winner.run_id), status: "succeeded", has_counts: true }]);
-    // Pulled once: one chain of batches (each starts where the previous ended), all by the one run.
+    // Pulled once: one chain of batches from the cursor (each starts where the previous ended), all by the one run.
     const batches = await p.target`select run_id, snapshot_from, snapshot_to, rows from sync.batches order by id`;
     ok(batches.length >= 1, "no batch was pulled");
     batches.forEach((bt, i) => {
       deepStrictEqual(bt.run_id, String(winner.run_id), `batch ${i} was pulled by another run`);
       deepStrictEqual(
         bt.snapshot_from,
-        i === 0 ? null : batches[i - 1].snapshot_to,
+        i === 0 ? cursor : batches[i - 1].snapshot_to,
         `batch ${i} overlaps the one before`,
       );
     });
