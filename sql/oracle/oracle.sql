@@ -10,6 +10,16 @@
 --   id          the target row's id is not the one the id map holds
 --   not_quarantined / wrongly_quarantined  the open quarantine differs from the rows that cannot apply
 -- Columns the mapping derives from the capture time (profiles.updated_at) are not compared.
+--
+-- Foreign keys come from the source side: the expected parent id is the id of the target row
+-- whose legacy id column holds the source row's parent legacy id (never the value the engine
+-- wrote, never sync.id_map); a parent the target lacks is expected as a text naming it, so a
+-- child written with NULL or another parent differs. Derived columns (operations.case_id,
+-- case_messages.case_id) follow the source parent's own reference. Whether a row is expected at
+-- all follows the source: a child of an existing source row always is. Only a polymorphic
+-- recipient (no foreign key in the legacy schema) can be missing from the source; then the row is
+-- expected only if the target holds the recipient's row (synced before its source delete, so the
+-- engine had it mapped), else the row must be parked, and a row written anyway is unexpected.
 
 -- The foreign tables exist once a source is connected: check bodies at call time.
 set check_function_bodies = off;
@@ -71,6 +81,14 @@ begin
 end;
 $$;
 
+-- The expected value of a reference: JSON null for a NULL legacy reference, else the id of the
+-- target row found by legacy id, or, when the target has none, a text naming the missing parent.
+create or replace function oracle.ref(p_legacy_id bigint, p_target_id uuid, p_parent text)
+returns jsonb language sql immutable
+return case when p_legacy_id is null then 'null'::jsonb
+            when p_target_id is null then to_jsonb(format('no %s row with legacy id %s in the target', p_parent, p_legacy_id))
+            else to_jsonb(p_target_id) end;
+
 create or replace function oracle.expected(p_entity text)
 returns table (legacy_id bigint, expected jsonb)
 language plpgsql stable
@@ -100,9 +118,9 @@ begin
     when 'patients' then
         return query
         select p.id::bigint, jsonb_build_object(
-                   'office_id', (select t.id from public.offices t where t.legacy_office_id = p.office_id),
-                   'profile_id', (select t.id from public.profiles t where t.legacy_user_id = p.user_id),
-                   'doctor_id', (select t.id from public.profiles t where t.legacy_user_id = p.doctor_id),
+                   'office_id', oracle.ref(p.office_id, (select t.id from public.offices t where t.legacy_office_id = p.office_id), 'offices'),
+                   'profile_id', oracle.ref(p.user_id, (select t.id from public.profiles t where t.legacy_user_id = p.user_id), 'profiles'),
+                   'doctor_id', oracle.ref(p.doctor_id, (select t.id from public.profiles t where t.legacy_user_id = p.doctor_id), 'profiles'),
                    'patient_number', p.patient_number, 'first_name', p.first_name, 'last_name', p.last_name,
                    'birthdate', p.birthdate, 'email', nullif(p.email, ''),
                    'status', oracle.code(p.status_id, array['lead', 'active', 'in_treatment', 'retention', 'completed', 'archived']),
@@ -112,9 +130,9 @@ begin
     when 'cases' then
         return query
         select i.id::bigint, jsonb_build_object(
-                   'patient_id', (select t.id from public.patients t where t.legacy_patient_id = i.patient_id),
-                   'doctor_id', (select t.id from public.profiles t where t.legacy_user_id = i.doctor_id),
-                   'office_id', (select t.id from public.offices t where t.legacy_office_id = i.office_id),
+                   'patient_id', oracle.ref(i.patient_id, (select t.id from public.patients t where t.legacy_patient_id = i.patient_id), 'patients'),
+                   'doctor_id', oracle.ref(i.doctor_id, (select t.id from public.profiles t where t.legacy_user_id = i.doctor_id), 'profiles'),
+                   'office_id', oracle.ref(i.office_id, (select t.id from public.offices t where t.legacy_office_id = i.office_id), 'offices'),
                    'status', oracle.code(i.status + 1, array['draft', 'submitted', 'in_progress', 'on_hold', 'completed', 'cancelled']),
                    'product', i.product, 'notes', nullif(i.notes, ''), 'submitted_at', i.submitted_at,
                    'created_at', i.created_at, 'updated_at', i.updated_at, 'deleted_at', null)
@@ -122,16 +140,16 @@ begin
     when 'treatment_plans' then
         return query
         select p.id::bigint, jsonb_build_object(
-                   'case_id', (select t.id from public.cases t where t.legacy_instruction_id = p.instruction_id),
+                   'case_id', oracle.ref(p.instruction_id, (select t.id from public.cases t where t.legacy_instruction_id = p.instruction_id), 'cases'),
                    'version', p.version, 'status', oracle.code(p.status, array['proposed', 'approved', 'rejected', 'superseded']),
                    'approved_at', p.approved_at, 'created_at', p.created_at, 'updated_at', p.updated_at, 'deleted_at', null)
           from sync_src.dispatch_plan p;
     when 'orders' then
         return query
         select o.id::bigint, jsonb_build_object(
-                   'case_id', (select t.id from public.cases t where t.legacy_instruction_id = o.instruction_id),
-                   'patient_id', (select t.id from public.patients t where t.legacy_patient_id = o.patient_id),
-                   'office_id', (select t.id from public.offices t where t.legacy_office_id = o.office_id),
+                   'case_id', oracle.ref(o.instruction_id, (select t.id from public.cases t where t.legacy_instruction_id = o.instruction_id), 'cases'),
+                   'patient_id', oracle.ref(o.patient_id, (select t.id from public.patients t where t.legacy_patient_id = o.patient_id), 'patients'),
+                   'office_id', oracle.ref(o.office_id, (select t.id from public.offices t where t.legacy_office_id = o.office_id), 'offices'),
                    'total', o.total, 'status', oracle.code(o.status, array['pending', 'paid', 'shipped', 'cancelled', 'refunded']),
                    'created_at', o.created_at, 'updated_at', o.updated_at, 'deleted_at', null)
           from sync_src.dispatch_order o;
@@ -139,7 +157,12 @@ begin
         -- Rows whose price is not an exact amount are expected in quarantine, not here.
         return query
         select x.id::bigint, jsonb_build_object(
-                   'order_id', ord.id, 'case_id', ord.case_id,
+                   'order_id', oracle.ref(x.order_id, (select t.id from public.orders t where t.legacy_order_id = x.order_id), 'orders'),
+                   -- the case of that order: the source order's own instruction, by legacy id
+                   'case_id', case when x.order_id is null then 'null'::jsonb
+                                   when so.id is null then to_jsonb(format('no source order %s', x.order_id))
+                                   else oracle.ref(so.instruction_id, (select t.id from public.cases t
+                                                                        where t.legacy_instruction_id = so.instruction_id), 'cases') end,
                    'operation_type', oracle.code(x.type, array['payment', 'refund', 'chargeback', 'adjustment'], 'other'),
                    'amount', trim(both ' ' from x.price)::numeric(12, 2), 'made_at', x.made_at,
                    'metadata', jsonb_build_object('sq_order_id', x.sq_order_id, 'sq_payment_id', x.sq_payment_id,
@@ -147,7 +170,7 @@ begin
                                                   'card_last', x.card_last, 'office_card', x.office_card, 'payment_id', x.payment_id),
                    'created_at', x.created_at, 'deleted_at', null)
           from sync_src.dispatch_transaction x
-          left join public.orders ord on ord.legacy_order_id = x.order_id
+          left join sync_src.dispatch_order so on so.id = x.order_id
          where trim(both ' ' from x.price) ~ '^-?[0-9]+(\.[0-9]{1,2})?$'
            and abs(trim(both ' ' from x.price)::numeric) < 10000000000;
     when 'messages' then
@@ -156,26 +179,33 @@ begin
                    'message_type', case r.type when 3 then 'support' when 5 then 'clinical_note' when 6 then 'notification'
                                                when 8 then 'status_update' else 'general' end,
                    'content', r.text,
-                   'sender_id', (select t.id from public.profiles t where t.legacy_user_id = r.author_id),
-                   'recipient_type', case when ct.model = 'patient' then 'patient' else 'user' end,
-                   'recipient_patient_id', case when ct.model = 'patient' then (select t.id from public.patients t where t.legacy_patient_id = r.target_id) end,
-                   'recipient_profile_id', case when ct.model = 'user' then (select t.id from public.profiles t where t.legacy_user_id = r.target_id) end,
+                   'sender_id', oracle.ref(r.author_id, (select t.id from public.profiles t where t.legacy_user_id = r.author_id), 'profiles'),
+                   'recipient_type', k.kind,
+                   'recipient_patient_id', case when k.kind = 'patient' then oracle.ref(r.target_id, rcp.id, 'patients') else 'null' end,
+                   'recipient_profile_id', case when k.kind = 'user' then oracle.ref(r.target_id, rcu.id, 'profiles') else 'null' end,
                    'metadata', jsonb_build_object('legacy_type', r.type, 'legacy_target_type_id', r.target_type_id,
                                                   'legacy_group_id', r.group_id, 'legacy_public', r.public),
                    'created_at', r.created_at, 'updated_at', r.created_at, 'deleted_at', null)
           from sync_src.dispatch_record r
           join sync_src.django_content_type ct on ct.id = r.target_type_id
-         -- A recipient that never reached the target (deleted in the source before it was ever
-         -- synced) leaves the record parked; one that was synced and then deleted stays referenced.
-         where (ct.app_label = 'dispatch' and ct.model = 'patient'
-                and exists (select 1 from public.patients p where p.legacy_patient_id = r.target_id))
-            or (ct.app_label = 'auth' and ct.model = 'user'
-                and exists (select 1 from public.profiles u where u.legacy_user_id = r.target_id));
+         cross join lateral (select case when ct.app_label = 'dispatch' and ct.model = 'patient' then 'patient'
+                                         when ct.app_label = 'auth' and ct.model = 'user' then 'user' end as kind) k
+          left join public.patients rcp on k.kind = 'patient' and rcp.legacy_patient_id = r.target_id
+          left join public.profiles rcu on k.kind = 'user' and rcu.legacy_user_id = r.target_id
+         -- The recipient exists in the source; or it is gone there, and the target's row shows it
+         -- was synced before (a recipient deleted before it was ever synced leaves the record parked).
+         where k.kind = 'patient' and (r.target_id in (select sp.id from sync_src.dispatch_patient sp) or rcp.id is not null)
+            or k.kind = 'user' and (r.target_id in (select su.id from sync_src.auth_user su) or rcu.id is not null);
     when 'case_messages' then
         return query
         select c.id::bigint, jsonb_build_object(
-                   'case_id', tp.case_id, 'treatment_plan_id', tp.id,
-                   'sender_id', (select t.id from public.profiles t where t.legacy_user_id = c.author_id),
+                   -- the case of that plan: the source plan's own instruction, by legacy id
+                   'case_id', case when sp.id is null then to_jsonb(format('no source plan %s', c.plan_id))
+                                   else oracle.ref(sp.instruction_id, (select t.id from public.cases t
+                                                                        where t.legacy_instruction_id = sp.instruction_id), 'cases') end,
+                   'treatment_plan_id', oracle.ref(c.plan_id, (select t.id from public.treatment_plans t where t.legacy_plan_id = c.plan_id),
+                                                   'treatment_plans'),
+                   'sender_id', oracle.ref(c.author_id, (select t.id from public.profiles t where t.legacy_user_id = c.author_id), 'profiles'),
                    'message_type', k.kind, 'subject', coalesce((
                         select left(trim(both E' \t\r' from l.line), 80)
                           from unnest(string_to_array(c.text, E'\n')) with ordinality l (line, n)
@@ -185,7 +215,7 @@ begin
                    'metadata', jsonb_build_object('legacy_plan_id', c.plan_id, 'legacy_author_id', c.author_id),
                    'created_at', c.created_at, 'deleted_at', null)
           from sync_src.dispatch_comment c
-          join public.treatment_plans tp on tp.legacy_plan_id = c.plan_id
+          left join sync_src.dispatch_plan sp on sp.id = c.plan_id
           cross join lateral (select translate(c.text, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') as t) lt
           cross join lateral (select case when lt.t like '%approve%' or lt.t like '%looks good%' then 'doctor_response'
                                           when lt.t like '%question%' or lt.t like '%?%' then 'patient_question'
@@ -195,8 +225,8 @@ begin
         return query
         select n.id::bigint, jsonb_build_object(
                    'recipient_type', case when n.recipient_id is null then null when n.template_name like 'patient\_%' then 'patient' else 'user' end,
-                   'recipient_patient_id', case when n.template_name like 'patient\_%' then (select t.id from public.patients t where t.legacy_patient_id = n.recipient_id) end,
-                   'recipient_profile_id', case when n.template_name not like 'patient\_%' then (select t.id from public.profiles t where t.legacy_user_id = n.recipient_id) end,
+                   'recipient_patient_id', case when n.template_name like 'patient\_%' then oracle.ref(n.recipient_id, rcp.id, 'patients') else 'null' end,
+                   'recipient_profile_id', case when n.template_name not like 'patient\_%' then oracle.ref(n.recipient_id, rcu.id, 'profiles') else 'null' end,
                    'message_type', case when lower(n.template_name) like '%payment\_reminder%' then 'billing'
                                         when lower(n.template_name) like '%appointment\_confirmation%' then 'appointment'
                                         when lower(n.template_name) like '%treatment\_update%' then 'clinical'
@@ -213,22 +243,28 @@ begin
                    'created_at', n.created_at, 'deleted_at', null)
           from sync_src.dispatch_notification n
           cross join lateral (select case when n.template_context = '' then '{}'::jsonb else oracle.json_object(n.template_context) end as j) ctx
+          left join public.patients rcp on n.template_name like 'patient\_%' and rcp.legacy_patient_id = n.recipient_id
+          left join public.profiles rcu on n.template_name not like 'patient\_%' and rcu.legacy_user_id = n.recipient_id
          where n.send and n.sent and ctx.j is not null
+           -- as for messages: the recipient exists in the source, or the target shows it was synced
            and (n.recipient_id is null
-                or n.template_name like 'patient\_%' and exists (select 1 from public.patients p where p.legacy_patient_id = n.recipient_id)
-                or n.template_name not like 'patient\_%' and exists (select 1 from public.profiles u where u.legacy_user_id = n.recipient_id));
+                or n.template_name like 'patient\_%'
+                   and (n.recipient_id in (select sp.id from sync_src.dispatch_patient sp) or rcp.id is not null)
+                or n.template_name not like 'patient\_%'
+                   and (n.recipient_id in (select su.id from sync_src.auth_user su) or rcu.id is not null));
     when 'files' then
         return query
         select f.id::bigint, jsonb_build_object(
                    'name', f.name, 'storage_path', f.path, 'size_bytes', f.size, 'mime_type', f.mime_type,
-                   'uploaded_by', (select t.id from public.profiles t where t.legacy_user_id = f.uploaded_by_id),
+                   'uploaded_by', oracle.ref(f.uploaded_by_id, (select t.id from public.profiles t where t.legacy_user_id = f.uploaded_by_id),
+                                             'profiles'),
                    'created_at', f.created_at, 'updated_at', f.created_at, 'deleted_at', null)
           from sync_src.dispatch_file f;
     when 'case_files' then
         return query
         select l.id::bigint, jsonb_build_object(
-                   'file_id', (select t.id from public.files t where t.legacy_file_id = l.file_id),
-                   'case_id', (select t.id from public.cases t where t.legacy_instruction_id = l.instruction_id),
+                   'file_id', oracle.ref(l.file_id, (select t.id from public.files t where t.legacy_file_id = l.file_id), 'files'),
+                   'case_id', oracle.ref(l.instruction_id, (select t.id from public.cases t where t.legacy_instruction_id = l.instruction_id), 'cases'),
                    'created_at', l.created_at)
           from sync_src.dispatch_file_instruction l;
     else

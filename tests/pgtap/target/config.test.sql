@@ -1,6 +1,24 @@
 -- sync.get_config / sync.set_config: defaults, merge patch, validation naming the key, audit.
+-- A refused patch writes nothing, not even a write that its error rolls back afterwards:
+-- throws_ok's savepoint would undo an audit row written before the refusal, so counting
+-- sync.config_audit afterwards proves nothing. Instead, an after-statement trigger on sync.config
+-- and sync.config_audit draws from a sequence, which no rollback undoes: every write statement
+-- that completed shows, whatever error came after it (a CHECK constraint that refuses the write
+-- itself aborts the statement first, so it does not count).
 begin;
-select plan(14);
+select plan(16);
+
+create sequence test.config_writes;
+create function test.count_config_write() returns trigger language plpgsql as $$
+begin
+    perform nextval('test.config_writes');
+    return null;
+end;
+$$;
+create trigger count_writes after insert or update or delete on sync.config
+    for each statement execute function test.count_config_write();
+create trigger count_writes after insert or update or delete on sync.config_audit
+    for each statement execute function test.count_config_write();
 
 select is(sync.get_config() - 'entities' - 'alerts',
           '{"batch_size": 5000, "backfill_batch_size": 20000, "tick_budget_seconds": 50, "schedule_interval": "1 minute", "transport": "fdw",
@@ -26,11 +44,14 @@ select throws_ok($$ select sync.set_config('{"retry": {"backoff_ms": 50000}}') $
                  'retry.max_backoff_ms must not be below retry.backoff_ms', 'cross-field rules hold');
 select throws_ok($$ select sync.set_config('{"alerts": {"destinations": {"webhook_url": "ftp://x"}}}') $$, 'SY400',
                  'alerts.destinations.webhook_url is not a valid http(s) URL: "ftp://x"', 'destinations are validated');
-select is((select count(*)::integer from sync.config_audit), 0, 'refused patches change nothing and audit nothing');
+select is(pg_sequence_last_value('test.config_writes'), null, 'refused patches write nothing, not even a write rolled back later');
+select results_eq($$ select settings, (select count(*)::integer from sync.config_audit) from sync.config $$,
+                  $$ values ('{}'::jsonb, 0) $$, 'refused patches change nothing and audit nothing');
 
 select is(sync.set_config('{"batch_size": 200, "entities": {"patients": {"conflict_strategy": "merge"}}}', 'ops@example.com')
               -> 'entities' -> 'patients' ->> 'conflict_strategy', 'merge', 'a valid patch applies');
 select is((sync.get_config() ->> 'batch_size')::integer, 200, 'and is read back');
+select is(pg_sequence_last_value('test.config_writes'), 2::bigint, 'a valid patch writes twice: the configuration and its audit');
 select is(sync.set_config('{"batch_size": null}') ->> 'batch_size', '5000', 'null in a merge patch restores the default');
 select results_eq($$ select changed_by, patch from sync.config_audit order by id $$,
                   $$ values ('ops@example.com'::text, '{"batch_size": 200, "entities": {"patients": {"conflict_strategy": "merge"}}}'::jsonb),
