@@ -80,6 +80,8 @@ $$;
 
 -- Claims the applier for this backend, in the caller's transaction: NULL when claimed (the lease
 -- names this backend, without a run yet: sync._lease_set names it), else the run that holds it.
+-- A claim being made right now (its run not committed yet) is waited for, briefly, so that the
+-- answer always names the run.
 create function sync._lease_claim()
 returns jsonb
 language plpgsql
@@ -88,9 +90,17 @@ as $$
 declare
     l sync.applier;
 begin
-    if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sync.applier')) then
-        -- A run is in one of its transactions right now.
+    for i in 1..300 loop
+        exit when pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sync.applier'));
+        -- A run is in one of its transactions: its committed lease names it.
+        perform pg_catalog.pg_stat_clear_snapshot();
         select * into l from sync.applier;
+        if sync._lease_alive(l) then
+            return coalesce((select to_jsonb(r) from sync.runs r where r.id = l.run_id), '{}');
+        end if;
+        perform pg_catalog.pg_sleep(0.01);
+    end loop;
+    if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sync.applier')) then
         return coalesce((select to_jsonb(r) from sync.runs r where r.id = l.run_id), '{}');
     end if;
     perform pg_catalog.pg_stat_clear_snapshot();

@@ -63,10 +63,12 @@ Deno.test("a change the target refuses is quarantined alone; retry applies it, d
     deepStrictEqual(e, "SY409");
 
     // Discard: a refused change closed by an operator is never applied; a newer change is.
-    await p.target`alter table public.patients add constraint patients_no_zz check (last_name not like 'ZZ%') not valid`;
+    await p
+      .target`alter table public.patients add constraint patients_no_zz check (last_name not like 'ZZ%') not valid`;
     await p.legacy`update dispatch_patient set last_name = 'ZZAgain' where id = ${b.id}`;
     deepStrictEqual((await tick(p.target)).counts, { patients: { quarantined: 1 } });
-    const [{ id }] = await p.target`select id from sync.quarantine where released_at is null and reason = 'apply_error'`;
+    const [{ id }] = await p
+      .target`select id from sync.quarantine where released_at is null and reason = 'apply_error'`;
     const [{ d }] = await p.target`select sync.discard_quarantined(${id}, 'tester') as d`;
     deepStrictEqual([d.resolution, d.released_by], ["discarded", "tester"]);
     const [{ status }] = await p.target`select i.status from sync.inbox i join sync.quarantine q on q.inbox_id = i.id
@@ -95,7 +97,8 @@ Deno.test("retry_quarantined with an operator's row writes it; a bad row is refu
     await p.target`alter table public.patients add constraint patients_no_zz check (last_name not like 'ZZ%')`;
     await p.legacy`update dispatch_patient set last_name = 'ZZRefused' where id = ${a.id}`;
     await tick(p.target);
-    const [{ id }] = await p.target`select id from sync.quarantine where released_at is null and reason = 'apply_error'`;
+    const [{ id }] = await p
+      .target`select id from sync.quarantine where released_at is null and reason = 'apply_error'`;
     const bad = await p.target`select sync.retry_quarantined(${id}, '{"nope": 1}') as r`.catch((x) => x);
     deepStrictEqual([bad.code, bad.message], ["SY400", 'column "nope" is not one the sync writes for patients']);
     const refused = await p.target`select sync.retry_quarantined(${id}, '{"last_name": "ZZStill"}') as r`.catch((x) =>

@@ -72,12 +72,9 @@ Deno.test("sync.tick started twice at the same moment: one run applies, the othe
     deepStrictEqual(summaries.map((s) => s.status).sort(), ["already_running", "succeeded"], JSON.stringify(summaries));
     const winner = summaries.find((s) => s.status === "succeeded")!;
     const loser = summaries.find((s) => s.status === "already_running")!;
-    // ENGINE BUG (reported, issue 9): the tick takes the applier lock before its run row is
-    // committed, so a caller that arrives in between gets `run: null` instead of the running run
-    // (seen in about 1 of 3 races). Make this strict (`loser.run?.id === winner.run_id`) once fixed;
-    // the held-tick test below checks the run field where the run is already visible.
+    // A claim being made at that instant is waited for, so the answer always names the running run.
     ok(
-      loser.run == null || loser.run.id === winner.run_id,
+      loser.run?.id === winner.run_id,
       `already_running names another run: ${JSON.stringify(loser)}`,
     );
 
