@@ -663,6 +663,9 @@ declare
     v_backfill bigint;
     v_drained boolean := false;
     v_stuck boolean;
+    v_max_pull integer := 0;
+    v_max_apply integer := 0;
+    v_longest numeric := 0;
 begin
     v_holder := sync._lease_claim();
     if v_holder is not null then
@@ -704,6 +707,8 @@ begin
             v_stuck := (v_step ->> 'taken')::integer = 0 or jsonb_array_length(v_step -> 'errors') > 0;
             commit;
             v_apply_ms := v_apply_ms + extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000;
+            v_max_apply := greatest(v_max_apply, (v_step ->> 'taken')::integer);
+            v_longest := greatest(v_longest, extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000);
         end loop;
         exit when pg_catalog.clock_timestamp() >= v_deadline or v_drained and v_backfill is null;
 
@@ -724,7 +729,9 @@ begin
         end if;
         commit;
         v_pull_ms := v_pull_ms + extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000;
+        v_longest := greatest(v_longest, extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000);
         exit when v_error is not null;
+        v_max_pull := greatest(v_max_pull, (v_pull ->> 'changes')::integer);
         v_batches := v_batches + 1;
         v_changes := v_changes + (v_pull ->> 'changes')::bigint;
         v_rows := v_rows + (v_pull ->> 'rows')::bigint;
@@ -751,6 +758,9 @@ begin
                                       'total_ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000)),
         'throughput', round(v_rows / greatest(extract(epoch from pg_catalog.clock_timestamp() - v_t0), 0.001), 1),
         'lag_ms', v_lag,
+        -- Bounded work, as measured: the largest pull and apply step, the longest transaction.
+        'steps', jsonb_build_object('max_pull_changes', v_max_pull, 'max_apply_changes', v_max_apply,
+                                    'longest_ms', round(v_longest)),
         'error', v_error);
     update sync.runs set status = v_status, ended_at = coalesce(ended_at, pg_catalog.clock_timestamp()), counts = v_counts,
                          timings = tick.summary -> 'timings', error = coalesce(error, v_error), summary = tick.summary
