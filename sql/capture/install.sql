@@ -30,6 +30,20 @@
 \set reader ''
 \endif
 
+-- A missing reader role stops the install before it changes anything.
+select set_config('sync_capture.install_reader', :'reader', false) as install_reader \gset
+do $$
+declare
+    v_reader text := current_setting('sync_capture.install_reader');
+begin
+    if v_reader <> '' and not exists (select 1 from pg_catalog.pg_roles where rolname = v_reader) then
+        raise exception 'reader role "%" does not exist', v_reader
+            using errcode = 'undefined_object',
+                  hint = format('create it first (create role %I login password ...), then run source:install again', v_reader);
+    end if;
+end;
+$$;
+
 create schema if not exists sync_capture;
 comment on schema sync_capture is 'Change capture for the Supabase sync (legacy-sync). Safe to drop to uninstall.';
 revoke all on schema sync_capture from public;
