@@ -1,7 +1,8 @@
 /**
- * `deno task bench [--scale 0.1] [--only <measure>] [--seconds 20]`: the performance measures of
- * quality.md, each as a ratio against a reference measured in the same run, on a stack of its own
- * (port 54622, `.stack/bench`, durable settings like production). Prints one table and writes
+ * `deno task bench [--scale 0.1] [--only <measure>] [--seconds 20] [--capture-script <file>]`: the performance
+ * measures of quality.md, each as a ratio against a reference measured in the same run, on a stack of its own
+ * (port 54622 or SYNC_BENCH_DB_PORT, `.stack/bench`, durable settings like production). `--capture-script`
+ * installs another capture version (tests/fixtures/capture_v1.sql) to compare its overhead. Prints one table and writes
  * bench/results/latest.json (and a dated copy): [{measure, value, unit, reference, ratio, bar, pass}].
  */
 import postgres from "postgres";
@@ -17,6 +18,7 @@ const args = taskArgs();
 const scale = Number(option(args, "scale", "0.1"));
 const only = option(args, "only");
 const seconds = Number(option(args, "seconds", "20"));
+const captureScript = option(args, "capture-script");
 
 /** One measure of the table. */
 interface Result {
@@ -41,7 +43,7 @@ for (const db of ["bench_legacy", "bench_target"]) {
 }
 console.log(`generating the legacy database at scale ${scale} ...`);
 await buildLegacy(legacyUrl, scale, 42);
-await installSource(legacyUrl);
+await installSource(legacyUrl, { script: captureScript });
 await setupTarget(targetUrl);
 const u = new URL(legacyUrl);
 const conninfo = `host=${u.hostname} port=${u.port} dbname=bench_legacy user=${u.username} password=${u.password}`;
