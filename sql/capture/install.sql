@@ -46,8 +46,6 @@ $$;
 
 create schema if not exists sync_capture;
 comment on schema sync_capture is 'Change capture for the Supabase sync (legacy-sync). Safe to drop to uninstall.';
-revoke all on schema sync_capture from public;
-
 create table if not exists sync_capture.version (
     version integer not null,
     installed_at timestamptz not null default now()
@@ -75,8 +73,6 @@ create table if not exists sync_capture.readers (
 );
 comment on table sync_capture.readers is
     'Roles given the engine''s reader privileges by source:install --reader; a table added to capture is granted to them.';
-
-revoke all on all tables in schema sync_capture from public;
 
 -- Runs one DDL statement with a short lock_timeout, retrying a few times with a growing, jittered
 -- pause, so that a long transaction on the object makes it fail instead of queueing the
@@ -449,7 +445,6 @@ begin
     end if;
 end;
 $$;
-revoke all on all tables in schema sync_capture from public;
 
 -- Upgrade the captured tables, one transaction each (psql autocommit), so that a lock waited for
 -- on one table never holds the others: each gets the current capture function and triggers.
@@ -463,9 +458,38 @@ select format('do $d$ begin perform sync_capture.%s(%L::regclass); end $d$',
 -- Capture functions no trigger uses any more (version 1's cap_<schema>_<table>, tables dropped).
 do $$ begin perform sync_capture._drop_unused(); end $$;
 
-revoke all on all functions in schema sync_capture from public;
-revoke all on all tables in schema sync_capture from public;
-revoke all on schema sync_capture from public;
+-- Nothing in sync_capture for PUBLIC. Revoked only where PUBLIC holds something (functions get
+-- EXECUTE by default): a REVOKE rewrites the catalog row even when it changes nothing. Default
+-- privileges cannot help here: per-schema ones only add to the global default (EXECUTE for PUBLIC).
+do $$
+declare
+    v_sql text;
+begin
+    -- One REVOKE per object: DDL takes no set.
+    for v_sql in
+        select format('revoke all on schema %I from public', n.nspname)
+          from pg_catalog.pg_namespace n
+         where n.nspname = 'sync_capture'
+           and exists (select 1 from pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+                        where a.grantee = 0)
+        union all
+        select format('revoke all on %s %s from public', case when c.relkind = 'S' then 'sequence' else 'table' end, c.oid::regclass)
+          from pg_catalog.pg_class c
+         where c.relnamespace = 'sync_capture'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+           and exists (select 1 from pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault(
+                           case when c.relkind = 'S' then 's' else 'r' end::"char", c.relowner))) a
+                        where a.grantee = 0)
+        union all
+        select format('revoke all on function %s from public', p.oid::regprocedure)
+          from pg_catalog.pg_proc p
+         where p.pronamespace = 'sync_capture'::regnamespace
+           and exists (select 1 from pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+                        where a.grantee = 0)
+    loop
+        execute v_sql;
+    end loop;
+end;
+$$;
 
 insert into sync_capture.version (version) select 2 where not exists (select 1 from sync_capture.version);
 update sync_capture.version set version = 2, installed_at = now() where version <> 2;
