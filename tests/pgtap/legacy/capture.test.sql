@@ -231,12 +231,17 @@ select results_eq(
     $$ select n, 'A', 'sync_capture.cap_public_dispatch_office_' || left(md5('public.dispatch_office'), 8)
          from unnest(array['sync_capture_del', 'sync_capture_ins', 'sync_capture_trunc', 'sync_capture_upd']) n $$,
     'enable adds four triggers, enabled always, on one function');
-create temp table office_triggers as
-    select oid, tgfoid from pg_trigger where tgrelid = 'public.dispatch_office'::regclass;
+-- A rewritten catalog row gets a new ctid (same oid, same transaction): compare the row versions.
+create temp table office_capture as
+    select 'trigger' as kind, oid, ctid::text as version from pg_trigger where tgrelid = 'public.dispatch_office'::regclass
+    union all
+    select 'function', p.oid, p.ctid::text from pg_proc p where p.proname like 'cap\_public\_dispatch\_office\_%';
 select sync_capture.enable('public.dispatch_office');
-select set_eq($$ select oid, tgfoid from pg_trigger where tgrelid = 'public.dispatch_office'::regclass $$,
-              $$ select oid, tgfoid from office_triggers $$,
-              'enable again leaves the triggers and the function as they were');
+select set_eq($$ select 'trigger' as kind, oid, ctid::text as version from pg_trigger where tgrelid = 'public.dispatch_office'::regclass
+                 union all
+                 select 'function', p.oid, p.ctid::text from pg_proc p where p.proname like 'cap\_public\_dispatch\_office\_%' $$,
+              $$ select * from office_capture $$,
+              'enable again rewrites neither the triggers nor the function');
 select sync_capture.disable('public.dispatch_office');
 select sync_capture.disable('public.dispatch_office');
 select results_eq(
