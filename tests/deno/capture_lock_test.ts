@@ -38,10 +38,10 @@ Deno.test("sync_capture.enable and disable take their locks with retries, never 
   const url = await cloneDb(TEST, TEMPLATES.legacy, db);
   const sql = postgres(url, { max: 6, onnotice: () => {} });
   try {
-    // A long transaction holds a write lock on dispatch_office for 3 s.
+    // A long transaction holds a write lock on dispatch_office for 4 s.
     const holder = sql.begin(async (tx) => {
       await tx`update dispatch_office set phone = phone where id = 1`;
-      await sleep(3000);
+      await sleep(4000);
     });
     await sleep(200);
     const failing = sql.begin(async (tx) => {
@@ -62,7 +62,7 @@ Deno.test("sync_capture.enable and disable take their locks with retries, never 
     ok(w.max < 1500, `a writer waited ${Math.round(w.max)} ms behind enable's lock attempts`);
     deepStrictEqual(await triggers(sql, "public.dispatch_office"), []);
 
-    // The default attempts (8, over about 4 to 7 s) outlast the long transaction's last second: enable succeeds.
+    // The default attempts (8, over about 3.4 to 7 s) outlast the long transaction's last 2 s: enable succeeds.
     await sql`select sync_capture.enable('public.dispatch_office')`;
     await holder;
     deepStrictEqual(await triggers(sql, "public.dispatch_office"), [
