@@ -1,7 +1,9 @@
 /**
- * `deno task bench [--scale 0.1] [--only <measure>] [--seconds 20]`: the performance measures of
- * quality.md, each as a ratio against a reference measured in the same run, on a stack of its own
- * (port 54622, `.stack/bench`, durable settings like production). Prints one table and writes
+ * `deno task bench [--scale 0.1] [--only <measure>] [--seconds 20] [--compare-capture <file>]`: the performance
+ * measures of quality.md, each as a ratio against a reference measured in the same run, on a stack of its own
+ * (port 54622 or SYNC_BENCH_DB_PORT, `.stack/bench`, durable settings like production). `--compare-capture` installs
+ * another capture version beside the current one (tests/fixtures/capture_v1.sql, renamed into schema
+ * sync_capture_cmp) and interleaves it into the capture-overhead runs (off / that version / current). Prints one table and writes
  * bench/results/latest.json (and a dated copy): [{measure, value, unit, reference, ratio, bar, pass}].
  */
 import postgres from "postgres";
@@ -17,6 +19,7 @@ const args = taskArgs();
 const scale = Number(option(args, "scale", "0.1"));
 const only = option(args, "only");
 const seconds = Number(option(args, "seconds", "20"));
+const compareCapture = option(args, "compare-capture");
 
 /** One measure of the table. */
 interface Result {
@@ -180,7 +183,7 @@ if (want("naive")) {
 }
 
 if (want("capture")) {
-  console.log("capture overhead on single-row updates (interleaved runs, capture on/off) ...");
+  console.log(`capture overhead (interleaved runs: capture off${compareCapture ? ", compared version" : ""}, on) ...`);
   const legacy = postgres(legacyUrl, { max: 4, onnotice: () => {} });
   const ids = (await legacy`select id from dispatch_patient order by id limit 2000`).map((r) => r.id);
   /** Units of work per second from 4 clients for `ms`; `unit(client, n)` runs one. */
@@ -192,33 +195,79 @@ if (want("capture")) {
     }));
     return n / (ms / 1000);
   };
-  /** Mean rates with capture off and on, interleaved three times (the noise here is ±20 %). */
+  /**
+   * Mean rate per state (each set up by its function), interleaved three times (the noise here is ±20 %), the
+   * order rotated each round so that no state always runs first or last.
+   */
   const interleaved = async (
-    off: () => Promise<unknown>,
-    on: () => Promise<unknown>,
+    states: Record<string, () => Promise<unknown>>,
     unit: (c: number, n: number) => Promise<unknown>,
   ) => {
-    const sum = { on: 0, off: 0 };
+    const sum: Record<string, number> = {};
+    const all = Object.entries(states);
     for (let i = 0; i < 3; i++) {
-      await off();
-      sum.off += await rate(3000, unit);
-      await on();
-      sum.on += await rate(3000, unit);
+      for (const [k, setup] of [...all.slice(i % all.length), ...all.slice(0, i % all.length)]) {
+        await setup();
+        sum[k] = (sum[k] ?? 0) + await rate(3000, unit);
+      }
     }
-    return { on: sum.on / 3, off: sum.off / 3 };
+    for (const k of Object.keys(sum)) sum[k] /= 3;
+    return sum;
   };
+  // Another capture version beside the current one: its own schema, its own trigger names. Each state's
+  // function sets it up whatever the state before it.
+  const cmp = compareCapture !== undefined;
+  if (cmp) {
+    const tmp = await Deno.makeTempFile({ suffix: ".sql" });
+    await Deno.writeTextFile(
+      tmp,
+      (await Deno.readTextFile(compareCapture)).replaceAll("sync_capture", "sync_capture_cmp"),
+    );
+    await psql(legacyUrl, { files: [tmp] }, { vars: { capture_mode: "trigger", reader: "" } });
+    await Deno.remove(tmp);
+    await legacy`insert into sync_capture_cmp.tables (tbl, enabled) select tbl, false from sync_capture.tables`;
+  }
   const single = await interleaved(
-    () => legacy`select sync_capture.disable('public.dispatch_patient')`,
-    () => legacy`select sync_capture.enable('public.dispatch_patient')`,
+    {
+      off: async () => {
+        await legacy`select sync_capture.disable('public.dispatch_patient')`;
+        if (cmp) await legacy`select sync_capture_cmp.disable('public.dispatch_patient')`;
+      },
+      ...(cmp
+        ? {
+          cmp: async () => {
+            await legacy`select sync_capture.disable('public.dispatch_patient')`;
+            await legacy`select sync_capture_cmp.enable('public.dispatch_patient')`;
+          },
+        }
+        : {}),
+      on: async () => {
+        if (cmp) await legacy`select sync_capture_cmp.disable('public.dispatch_patient')`;
+        await legacy`select sync_capture.enable('public.dispatch_patient')`;
+      },
+    },
     (c, n) =>
       legacy`update dispatch_patient set updated_at = clock_timestamp() where id = ${ids[(n * 4 + c) % ids.length]}`,
   );
   // Django-like units of work: a few reads and one to three writes over the legacy tables.
-  const django = await interleaved(
-    () => legacy`update sync_capture.tables set enabled = false`,
-    () => legacy`update sync_capture.tables set enabled = true`,
-    () => legacy.begin((tx) => tx`select demo_gen.stream_step()`).catch(() => {}),
-  );
+  const django = await interleaved({
+    off: async () => {
+      await legacy`update sync_capture.tables set enabled = false`;
+      if (cmp) await legacy`update sync_capture_cmp.tables set enabled = false`;
+    },
+    ...(cmp
+      ? {
+        cmp: async () => {
+          await legacy`update sync_capture.tables set enabled = false`;
+          await legacy`update sync_capture_cmp.tables set enabled = true`;
+        },
+      }
+      : {}),
+    on: async () => {
+      if (cmp) await legacy`update sync_capture_cmp.tables set enabled = false`;
+      await legacy`update sync_capture.tables set enabled = true`;
+    },
+  }, () => legacy.begin((tx) => tx`select demo_gen.stream_step()`).catch(() => {}));
   await legacy.end();
   results.push({
     measure: "capture_overhead_django",
@@ -238,6 +287,28 @@ if (want("capture")) {
     bar: ">= 0.8 x without capture",
     pass: single.on / single.off >= 0.8,
   });
+  if (cmp) {
+    for (const [name, r, bar] of [["django", django, 0.85], ["single_row", single, 0.8]] as const) {
+      results.push({
+        measure: `capture_overhead_${name}_cmp`,
+        value: Math.round(r.cmp),
+        unit: "tx/s",
+        reference: Math.round(r.off),
+        ratio: round(r.cmp / r.off),
+        bar: `compared version: >= ${bar} x without capture`,
+        pass: r.cmp / r.off >= bar,
+      });
+      results.push({
+        measure: `capture_${name}_vs_cmp`,
+        value: Math.round(r.on),
+        unit: "tx/s",
+        reference: Math.round(r.cmp),
+        ratio: round(r.on / r.cmp),
+        bar: "current / compared version (no bar)",
+        pass: true,
+      });
+    }
+  }
 }
 
 await target.end();

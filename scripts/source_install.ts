@@ -1,20 +1,35 @@
-/** `deno task source:install -- <legacy-db-url> [--capture trigger|logical|polling]`: install capture. */
+/**
+ * `deno task source:install -- <legacy-db-url> [--capture trigger|logical|polling] [--reader <role>]`:
+ * installs or upgrades capture, then prints the privileges that the engine's reader role needs:
+ * granted to `<role>` with `--reader` (the role must exist), else stated for the operator to grant.
+ */
 import { fail, option, positionals, taskArgs } from "./lib/args.ts";
 import { redact } from "./lib/psql.ts";
 import { installSource } from "./lib/setup.ts";
 
+const USAGE =
+  "usage: deno task source:install -- <legacy-db-url> [--capture trigger|logical|polling] [--reader <role>]";
+
 const args = taskArgs();
-const [url] = positionals(args, ["capture"]);
+const [url] = positionals(args, ["capture", "reader"]);
 const mode = option(args, "capture", "trigger");
-if (!url) fail("usage: deno task source:install -- <legacy-db-url> [--capture trigger|logical|polling]");
+const reader = option(args, "reader", "");
+if (!url) fail(USAGE);
 if (mode === "polling") {
   console.log("polling capture installs nothing on the source");
   Deno.exit(0);
 }
 if (mode !== "trigger" && mode !== "logical") fail(`unknown capture mode '${mode}': use trigger, logical or polling`);
+if (reader === undefined || reader.startsWith("--")) fail(`--reader needs a role name\n${USAGE}`);
 try {
-  await installSource(url, { mode });
+  const grants = await installSource(url, { mode, reader });
   console.log(`capture (${mode}) installed on ${redact(url)}`);
+  console.log(
+    reader
+      ? `granted to the reader role ${reader}:`
+      : "the engine's reader role needs (grant them with --reader <role>, or by hand):",
+  );
+  console.log(grants.split("\n").map((l) => `  ${l};`).join("\n"));
 } catch (e) {
   fail((e as Error).message);
 }

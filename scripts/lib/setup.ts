@@ -78,13 +78,20 @@ export async function setupTarget(url: string): Promise<void> {
 export interface InstallOptions {
   /** `trigger` (default) or `logical` (checks wal_level, creates the decoding slot). */
   mode?: "trigger" | "logical";
-  /** A role to grant exactly what the engine's source reader needs. */
+  /** A role to grant exactly what the engine's source reader needs (it must exist). */
   reader?: string;
+  /** Another capture script to run instead of sql/capture/install.sql (an older version, for upgrade tests and benches). */
+  script?: string;
 }
 
-/** Installs or upgrades capture on a legacy database. Idempotent. */
-export async function installSource(url: string, opts: InstallOptions = {}): Promise<void> {
-  await psql(url, { files: [`${ROOT}/sql/capture/install.sql`] }, {
+/**
+ * Installs or upgrades capture on a legacy database. Idempotent.
+ * @returns the script's report: the reader grants made (with `reader`), else the grants a reader role needs.
+ * @throws Error with psql's message (a missing reader role, a table lock not obtained after the retries).
+ */
+export async function installSource(url: string, opts: InstallOptions = {}): Promise<string> {
+  const out = await psql(url, { files: [opts.script ?? `${ROOT}/sql/capture/install.sql`] }, {
     vars: { capture_mode: opts.mode ?? "trigger", reader: opts.reader ?? "" },
   });
+  return out.split("\n").filter((l) => l.trim() !== "").join("\n");
 }

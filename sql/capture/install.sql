@@ -1,21 +1,51 @@
--- Capture on the legacy source, version 1. Idempotent: run again to install or upgrade.
--- Run by `deno task source:install -- <legacy-db-url> [--capture trigger|logical]`.
+-- Capture on the legacy source, version 2. Idempotent: run again to install, or to upgrade from
+-- version 1 in place (log rows kept, the application writing all along). A second run changes
+-- nothing and takes no lock on an application table.
+-- Run by `deno task source:install -- <legacy-db-url> [--capture trigger|logical] [--reader <role>]`
+-- as the owner of the application's tables (psql variables: capture_mode, reader).
 --
 -- Creates schema sync_capture with:
 --   log            one narrow row per changed key (table, key, op, writing xid8, capture time);
 --                  no row image: the pull reads the rows themselves at its batch's snapshot
 --   tables         the captured tables; the target writes it through postgres_fdw (connect_source)
 --                  and a trigger here adds or removes the capture triggers: one call each way
---   current_snapshot  a view of pg_current_snapshot(), the pull's batch bound
---   enable(regclass) / disable(regclass)  the same by hand
--- Nothing is added to the application's tables but triggers. Logical mode also creates the
--- decoding slot `sync_slot` (wal2json) after checking wal_level.
+--   version        the installed version (2)
+--   current_snapshot  pg_current_snapshot() (the pull's batch bound) and the source's identity
+--   readers        the roles granted the engine's reader privileges (--reader)
+--   enable(regclass) / disable(regclass)  the same as writing `tables`, by hand
+-- Nothing is added to the application's tables but triggers: per captured table one security
+-- definer function (sync_capture.cap_<schema>_<table, bounded>_<hash>) and four triggers, all
+-- `enable always`: inserts and deletes logged per statement from transition tables, updates per
+-- row when the row's binary image changed (works for every column type), truncate logged as a
+-- delete of every row it removes. Nothing in sync_capture is usable by PUBLIC.
+-- Logical mode also creates the decoding slot `sync_slot` (wal2json) after checking wal_level.
 
 \set ON_ERROR_STOP on
+\if :{?capture_mode}
+\else
+\set capture_mode trigger
+\endif
+\if :{?reader}
+\else
+\set reader ''
+\endif
+
+-- A missing reader role stops the install before it changes anything.
+select set_config('sync_capture.install_reader', :'reader', false) as install_reader \gset
+do $$
+declare
+    v_reader text := current_setting('sync_capture.install_reader');
+begin
+    if v_reader <> '' and not exists (select 1 from pg_catalog.pg_roles where rolname = v_reader) then
+        raise exception 'reader role "%" does not exist', v_reader
+            using errcode = 'undefined_object',
+                  hint = format('create it first (create role %I login password ...), then run source:install again', v_reader);
+    end if;
+end;
+$$;
 
 create schema if not exists sync_capture;
 comment on schema sync_capture is 'Change capture for the Supabase sync (legacy-sync). Safe to drop to uninstall.';
-
 create table if not exists sync_capture.version (
     version integer not null,
     installed_at timestamptz not null default now()
@@ -37,16 +67,157 @@ create table if not exists sync_capture.tables (
     changed_at timestamptz not null default now()
 );
 
-create or replace view sync_capture.current_snapshot as
-select pg_current_snapshot()::text as snap,
-       jsonb_build_object('system_identifier', (select system_identifier::text from pg_control_system()),
-                          'timeline', (select timeline_id from pg_control_checkpoint()),
-                          'database', current_database(),
-                          'database_oid', (select oid from pg_database where datname = current_database())) as identity;
+create table if not exists sync_capture.readers (
+    role name primary key,
+    granted_at timestamptz not null default now()
+);
+comment on table sync_capture.readers is
+    'Roles given the engine''s reader privileges by source:install --reader; a table added to capture is granted to them.';
 
--- Creates the capture trigger function and triggers for one table (single integer key `pk`).
--- Inserts and deletes log by statement from the transition table; updates by row, and only when
--- the row really changed (WHEN old.* is distinct from new.*): no-op updates are not logged.
+-- Runs one DDL statement with a short lock_timeout, retrying a few times with a growing, jittered
+-- pause, so that a long transaction on the object makes it fail instead of queueing the
+-- application's statements behind it. Tuning: settings sync_capture.lock_timeout (default 250ms)
+-- and sync_capture.lock_attempts (default 8). Raises 55P03 naming p_object after the last attempt.
+create or replace function sync_capture._with_lock_retry(p_sql text, p_object text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_timeout text := coalesce(nullif(current_setting('sync_capture.lock_timeout', true), ''), '250ms');
+    v_attempts integer := coalesce(nullif(current_setting('sync_capture.lock_attempts', true), '')::integer, 8);
+    v_saved text := current_setting('lock_timeout');
+begin
+    -- A loop, not one statement: each attempt waits at most v_timeout, then the queue behind it drains.
+    for v_try in 1..v_attempts loop
+        begin
+            perform set_config('lock_timeout', v_timeout, true);
+            execute p_sql;
+            perform set_config('lock_timeout', v_saved, true);
+            return;
+        exception when lock_not_available then
+            if v_try = v_attempts then
+                raise exception 'capture could not lock % after % attempts (lock_timeout %): another transaction holds it',
+                                p_object, v_attempts, v_timeout
+                    using errcode = 'lock_not_available',
+                          detail = format('statement: %s', p_sql),
+                          hint = 'nothing was changed on ' || p_object || '; find the holder in pg_locks / pg_stat_activity and retry when it has finished';
+            end if;
+        end;
+        perform pg_sleep(least(0.1 * v_try, 1.0) * (0.5 + random()));
+    end loop;
+end;
+$$;
+revoke all on function sync_capture._with_lock_retry(text, text) from public;
+
+-- The capture function's name for a table: bounded (at most 53 characters, so never truncated at 63)
+-- and unique through a hash of the qualified name.
+create or replace function sync_capture._function_name(p_table regclass)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+    select 'cap_' || left(regexp_replace(lower(n.nspname || '_' || c.relname), '[^a-z0-9_]+', '_', 'g'), 40)
+           || '_' || left(md5(n.nspname || '.' || c.relname), 8)
+      from pg_catalog.pg_class c
+      join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+     where c.oid = p_table;
+$$;
+revoke all on function sync_capture._function_name(regclass) from public;
+
+-- Refuses what capture must not touch: anything but an ordinary application table, and a table
+-- without the integer key column (its writes would fail in the trigger).
+create or replace function sync_capture._check_table(p_table regclass, p_pk text)
+returns void
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    v_kind "char";
+    v_schema name;
+    v_type regtype;
+begin
+    select c.relkind, n.nspname into v_kind, v_schema
+      from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+     where c.oid = p_table;
+    if v_kind is distinct from 'r' then
+        raise exception 'capture works on ordinary tables only: % is not one', p_table using errcode = 'wrong_object_type';
+    end if;
+    if v_schema in ('pg_catalog', 'information_schema', 'pg_toast', 'sync_capture') or v_schema like 'pg\_temp\_%' then
+        raise exception 'capture refuses table % (schema %)', p_table, v_schema using errcode = 'insufficient_privilege';
+    end if;
+    select a.atttypid::regtype into v_type
+      from pg_catalog.pg_attribute a
+     where a.attrelid = p_table and a.attname = p_pk and a.attnum > 0 and not a.attisdropped;
+    if v_type is null or v_type not in ('smallint'::regtype, 'integer'::regtype, 'bigint'::regtype) then
+        raise exception 'capture needs an integer key column % on table %', p_pk, p_table
+            using errcode = 'undefined_column', detail = format('found type: %s', coalesce(v_type::text, 'no such column'));
+    end if;
+end;
+$$;
+revoke all on function sync_capture._check_table(regclass, text) from public;
+
+-- The body of a table's capture function. The first line names the version: a body that differs
+-- (older version, other key) makes enable() replace the function and the triggers.
+create or replace function sync_capture._function_body(p_table regclass, p_pk text)
+returns text
+language sql
+stable
+set search_path = ''
+as $$
+    select format($b$
+-- legacy-sync capture v2
+begin
+    if tg_op = 'UPDATE' then
+        insert into sync_capture.log (tbl, pk, op) values (%1$L, new.%2$I, 'U');
+        if old.%2$I is distinct from new.%2$I then
+            insert into sync_capture.log (tbl, pk, op) values (%1$L, old.%2$I, 'D');
+        end if;
+    elsif tg_op = 'INSERT' then
+        insert into sync_capture.log (tbl, pk, op) select %1$L, n.%2$I, 'I' from new_rows n;
+    elsif tg_op = 'DELETE' then
+        insert into sync_capture.log (tbl, pk, op) select %1$L, o.%2$I, 'D' from old_rows o;
+    else
+        -- TRUNCATE, before it runs: every row it removes is a delete.
+        insert into sync_capture.log (tbl, pk, op) select %1$L, t.%2$I, 'D' from %1$s t;
+    end if;
+    return null;
+end;
+$b$, p_table::text, p_pk);
+$$;
+revoke all on function sync_capture._function_body(regclass, text) from public;
+
+-- Drops the given capture functions (all of sync_capture's when null) that no trigger uses.
+create or replace function sync_capture._drop_unused(p_functions oid[] default null)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_fn regprocedure;
+begin
+    -- One DROP per function: DDL takes no set.
+    for v_fn in
+        select p.oid::regprocedure from pg_catalog.pg_proc p
+         where p.pronamespace = 'sync_capture'::regnamespace
+           and p.proname like 'cap\_%'
+           and p.prorettype = 'trigger'::regtype
+           and (p_functions is null or p.oid = any (p_functions))
+           and not exists (select 1 from pg_catalog.pg_trigger t where t.tgfoid = p.oid)
+    loop
+        execute format('drop function %s', v_fn);
+    end loop;
+end;
+$$;
+revoke all on function sync_capture._drop_unused(oid[]) from public;
+
+-- Adds (or upgrades) capture on one table: its security definer capture function and four
+-- triggers, all `enable always`. Replaced in one transaction under a SHARE ROW EXCLUSIVE lock
+-- (taken with retries), so no write falls between the old triggers and the new ones. A table
+-- already captured by this version is left alone: no lock, no catalog change.
+-- Raises: 42809 / 42501 / 42703 (table refused, see _check_table), 55P03 (lock not obtained).
 create or replace function sync_capture.enable(p_table regclass, p_pk text default 'id')
 returns void
 language plpgsql
@@ -54,52 +225,157 @@ security definer
 set search_path = ''
 as $fn$
 declare
-    v_name text := p_table::text;
-    v_fn text := format('sync_capture.%I', 'cap_' || replace(v_name, '.', '_'));
+    v_fn text;
+    v_body text;
+    v_oid oid;
+    v_old oid[];
+    v_names constant text[] := array['sync_capture_ins', 'sync_capture_del', 'sync_capture_upd', 'sync_capture_trunc'];
 begin
-    execute format($f$
-        create or replace function %1$s() returns trigger language plpgsql set search_path = '' as $b$
-        begin
-            if tg_op = 'INSERT' then
-                insert into sync_capture.log (tbl, pk, op) select %2$L, n.%3$I, 'I' from new_rows n;
-            elsif tg_op = 'DELETE' then
-                insert into sync_capture.log (tbl, pk, op) select %2$L, o.%3$I, 'D' from old_rows o;
-            else
-                insert into sync_capture.log (tbl, pk, op) values (%2$L, new.%3$I, 'U');
-                if old.%3$I is distinct from new.%3$I then
-                    insert into sync_capture.log (tbl, pk, op) values (%2$L, old.%3$I, 'D');
-                end if;
-            end if;
-            return null;
-        end;
-        $b$
-        $f$, v_fn, v_name, p_pk);
-    execute format('drop trigger if exists sync_capture_ins on %s', p_table);
-    execute format('drop trigger if exists sync_capture_del on %s', p_table);
-    execute format('drop trigger if exists sync_capture_upd on %s', p_table);
-    execute format('create trigger sync_capture_ins after insert on %s referencing new table as new_rows '
-                   'for each statement execute function %s()', p_table, v_fn);
-    execute format('create trigger sync_capture_del after delete on %s referencing old table as old_rows '
-                   'for each statement execute function %s()', p_table, v_fn);
-    execute format('create trigger sync_capture_upd after update on %s for each row '
-                   'when (old.* is distinct from new.*) execute function %s()', p_table, v_fn);
+    perform sync_capture._check_table(p_table, p_pk);
+    v_fn := sync_capture._function_name(p_table);
+    v_body := sync_capture._function_body(p_table, p_pk);
+    select p.oid into v_oid from pg_catalog.pg_proc p
+     where p.pronamespace = 'sync_capture'::regnamespace and p.proname = v_fn and p.pronargs = 0
+       and p.prosrc = v_body and p.prosecdef and p.proconfig = array['search_path=""']
+       and not pg_catalog.has_function_privilege('public', p.oid, 'execute');
+    select array_agg(distinct t.tgfoid) into v_old from pg_catalog.pg_trigger t
+     where t.tgrelid = p_table and t.tgname = any (v_names);
+    if v_oid is not null and (
+        select count(*) = 4 and bool_and(t.tgfoid = v_oid and t.tgenabled = 'A')
+          from pg_catalog.pg_trigger t where t.tgrelid = p_table and t.tgname = any (v_names)) then
+        return;
+    end if;
+
+    perform sync_capture._with_lock_retry(format('lock table %s in share row exclusive mode', p_table), p_table::text);
+    execute format('create or replace function sync_capture.%I() returns trigger language plpgsql security definer '
+                   'set search_path = '''' as %L', v_fn, v_body);
+    execute format('revoke all on function sync_capture.%I() from public', v_fn);
+    execute format('comment on function sync_capture.%I() is %L', v_fn,
+                   format('Capture of %s (legacy-sync): logs the key of every inserted, updated, deleted or truncated row.', p_table));
+    execute format('create or replace trigger sync_capture_ins after insert on %s referencing new table as new_rows '
+                   'for each statement execute function sync_capture.%I()', p_table, v_fn);
+    execute format('create or replace trigger sync_capture_del after delete on %s referencing old table as old_rows '
+                   'for each statement execute function sync_capture.%I()', p_table, v_fn);
+    -- Binary image comparison (record *<> record) needs no equality operator: json, point, xml and
+    -- any column added later work; an update that changes nothing is not logged.
+    execute format('create or replace trigger sync_capture_upd after update on %s for each row '
+                   'when (old.* *<> new.*) execute function sync_capture.%I()', p_table, v_fn);
+    execute format('create or replace trigger sync_capture_trunc before truncate on %s '
+                   'for each statement execute function sync_capture.%I()', p_table, v_fn);
+    execute format('alter table %s enable always trigger sync_capture_ins, enable always trigger sync_capture_del, '
+                   'enable always trigger sync_capture_upd, enable always trigger sync_capture_trunc', p_table);
+    perform sync_capture._drop_unused(v_old);
 end;
 $fn$;
+comment on function sync_capture.enable(regclass, text) is
+    'Captures a table (integer key column, default id); upgrades an older capture of it in place. Idempotent. Returns nothing.';
+revoke all on function sync_capture.enable(regclass, text) from public;
 
+-- Removes capture from one table: its triggers (ACCESS EXCLUSIVE lock, taken with retries) and
+-- its capture function. A table without capture triggers is left alone (no lock).
 create or replace function sync_capture.disable(p_table regclass)
 returns void
 language plpgsql
 security definer
 set search_path = ''
 as $$
+declare
+    v_old oid[];
 begin
+    select array_agg(distinct t.tgfoid) into v_old from pg_catalog.pg_trigger t
+     where t.tgrelid = p_table and t.tgname = any (array['sync_capture_ins', 'sync_capture_del', 'sync_capture_upd', 'sync_capture_trunc']);
+    if v_old is null then
+        return;
+    end if;
+    perform sync_capture._with_lock_retry(format('lock table %s in access exclusive mode', p_table), p_table::text);
     execute format('drop trigger if exists sync_capture_ins on %s', p_table);
     execute format('drop trigger if exists sync_capture_del on %s', p_table);
     execute format('drop trigger if exists sync_capture_upd on %s', p_table);
+    execute format('drop trigger if exists sync_capture_trunc on %s', p_table);
+    perform sync_capture._drop_unused(v_old);
 end;
 $$;
+comment on function sync_capture.disable(regclass) is
+    'Stops capturing a table (drops its capture triggers and function). Idempotent. Returns nothing.';
+revoke all on function sync_capture.disable(regclass) from public;
 
--- Rows written into sync_capture.tables (by the target through postgres_fdw) switch capture.
+-- The privileges the engine's reader role needs, one row per grant (the captured tables and
+-- their schemas included): what `source:install` states, and grants with --reader.
+create or replace function sync_capture._reader_grants()
+returns table (privileges text, object text)
+language sql
+stable
+set search_path = ''
+as $$
+    select g.privileges, g.object from (
+        values (1, 'usage', 'schema sync_capture'),
+               (2, 'select, delete', 'table sync_capture.log'),
+               (3, 'select, insert, update', 'table sync_capture.tables'),
+               (4, 'select', 'table sync_capture.version'),
+               (5, 'select', 'table sync_capture.current_snapshot')
+        union
+        select 6, 'usage', format('schema %I', n.nspname)
+          from sync_capture.tables t
+          join pg_catalog.pg_class c on c.oid = pg_catalog.to_regclass(t.tbl)
+          join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+        union
+        select 7, 'select', format('table %s', pg_catalog.to_regclass(t.tbl))
+          from sync_capture.tables t where pg_catalog.to_regclass(t.tbl) is not null
+    ) as g (ord, privileges, object)
+    order by g.ord, g.object;
+$$;
+revoke all on function sync_capture._reader_grants() from public;
+
+-- Grants a table's reader privileges (SELECT on it, USAGE on its schema) to every recorded reader.
+create or replace function sync_capture._grant_readers(p_table regclass)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_role name;
+begin
+    -- One GRANT per reader: DDL takes no set.
+    for v_role in select r.role from sync_capture.readers r join pg_catalog.pg_roles a on a.rolname = r.role loop
+        execute format('grant usage on schema %I to %I',
+                       (select n.nspname from pg_catalog.pg_class c join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+                         where c.oid = p_table), v_role);
+        execute format('grant select on table %s to %I', p_table, v_role);
+    end loop;
+end;
+$$;
+revoke all on function sync_capture._grant_readers(regclass) from public;
+
+-- Gives a role exactly what the engine's source reader needs and records it as a reader (tables
+-- added to capture later are granted to it too). Returns the grants made, as statements.
+-- Raises 42704 when the role does not exist.
+create or replace function sync_capture._grant_reader(p_role text)
+returns setof text
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_grant record;
+    v_sql text;
+begin
+    if not exists (select 1 from pg_catalog.pg_roles where rolname = p_role) then
+        raise exception 'reader role "%" does not exist', p_role
+            using errcode = 'undefined_object',
+                  hint = format('create it first (create role %I login password ...), then run source:install again', p_role);
+    end if;
+    insert into sync_capture.readers (role) values (p_role) on conflict do nothing;
+    -- One GRANT per object: DDL takes no set.
+    for v_grant in select * from sync_capture._reader_grants() loop
+        v_sql := format('grant %s on %s to %I', v_grant.privileges, v_grant.object, p_role);
+        execute v_sql;
+        return next v_sql;
+    end loop;
+end;
+$$;
+revoke all on function sync_capture._grant_reader(text) from public;
+
+-- Rows written into sync_capture.tables (by the target through postgres_fdw) switch capture,
+-- as the owner: the writer needs no privilege beyond INSERT/UPDATE/DELETE on sync_capture.tables.
 create or replace function sync_capture.on_tables_change()
 returns trigger
 language plpgsql
@@ -107,27 +383,124 @@ security definer
 set search_path = ''
 as $$
 begin
-    if tg_op = 'DELETE' or not new.enabled then
-        perform sync_capture.disable(coalesce(new.tbl, old.tbl)::regclass);
-    else
+    if tg_op = 'DELETE' then
+        if pg_catalog.to_regclass(old.tbl) is not null then
+            perform sync_capture.disable(old.tbl::regclass);
+        end if;
+        return null;
+    end if;
+    if tg_op = 'UPDATE' then
+        if old.tbl <> new.tbl and pg_catalog.to_regclass(old.tbl) is not null then
+            perform sync_capture.disable(old.tbl::regclass);
+        end if;
+    end if;
+    if new.enabled then
         perform sync_capture.enable(new.tbl::regclass);
+    elsif pg_catalog.to_regclass(new.tbl) is not null then
+        perform sync_capture.disable(new.tbl::regclass);
+    end if;
+    if pg_catalog.to_regclass(new.tbl) is not null then
+        perform sync_capture._grant_readers(new.tbl::regclass);
     end if;
     return null;
 end;
 $$;
-drop trigger if exists tables_change on sync_capture.tables;
-create trigger tables_change after insert or update or delete on sync_capture.tables
-    for each row execute function sync_capture.on_tables_change();
+revoke all on function sync_capture.on_tables_change() from public;
 
--- Re-create the capture functions of tables already enabled (an upgrade changes their body).
+-- The trigger on sync_capture.tables, `enable always`, changed only when missing.
 do $$
 begin
-    perform sync_capture.enable(tbl::regclass) from sync_capture.tables where enabled and to_regclass(tbl) is not null;
+    if not exists (select 1 from pg_catalog.pg_trigger where tgrelid = 'sync_capture.tables'::regclass and tgname = 'tables_change') then
+        perform sync_capture._with_lock_retry(
+            'create trigger tables_change after insert or update or delete on sync_capture.tables '
+            'for each row execute function sync_capture.on_tables_change()', 'sync_capture.tables');
+    end if;
+    if (select tgenabled from pg_catalog.pg_trigger where tgrelid = 'sync_capture.tables'::regclass and tgname = 'tables_change') <> 'A' then
+        perform sync_capture._with_lock_retry('alter table sync_capture.tables enable always trigger tables_change',
+                                              'sync_capture.tables');
+    end if;
 end;
 $$;
 
-delete from sync_capture.version;
-insert into sync_capture.version (version) values (1);
+-- The pull's batch bound and the source's identity, read in one statement. Replaced only when the
+-- identity column is missing (version 1), with retries: the pull may be reading it.
+do $$
+begin
+    if not exists (select 1 from pg_catalog.pg_attribute
+                    where attrelid = pg_catalog.to_regclass('sync_capture.current_snapshot') and attname = 'identity') then
+        perform sync_capture._with_lock_retry($v$
+            create or replace view sync_capture.current_snapshot as
+            select pg_catalog.pg_current_snapshot()::text as snap,
+                   pg_catalog.jsonb_build_object(
+                       'system_identifier', s.system_identifier::text,
+                       'timeline', c.timeline_id,
+                       'database', pg_catalog.current_database()::text,
+                       'database_oid', d.oid::bigint) as identity
+              from pg_catalog.pg_control_system() s
+             cross join pg_catalog.pg_control_checkpoint() c
+              join pg_catalog.pg_database d on d.datname = pg_catalog.current_database()
+        $v$, 'sync_capture.current_snapshot');
+        comment on view sync_capture.current_snapshot is
+            'The source''s current snapshot (the pull''s batch bound) and its identity (system identifier, timeline, database).';
+    end if;
+end;
+$$;
+
+-- Upgrade the captured tables, one transaction each (psql autocommit), so that a lock waited for
+-- on one table never holds the others: each gets the current capture function and triggers.
+select format('do $d$ begin perform sync_capture.%s(%L::regclass); end $d$',
+              case when enabled then 'enable' else 'disable' end, tbl)
+  from sync_capture.tables
+ where pg_catalog.to_regclass(tbl) is not null
+ order by tbl
+\gexec
+
+-- Capture functions no trigger uses any more (version 1's cap_<schema>_<table>, tables dropped).
+do $$ begin perform sync_capture._drop_unused(); end $$;
+
+-- Nothing in sync_capture for PUBLIC. Revoked only where PUBLIC holds something (functions get
+-- EXECUTE by default): a REVOKE rewrites the catalog row even when it changes nothing. Default
+-- privileges cannot help here: per-schema ones only add to the global default (EXECUTE for PUBLIC).
+do $$
+declare
+    v_sql text;
+begin
+    -- One REVOKE per object: DDL takes no set.
+    for v_sql in
+        select format('revoke all on schema %I from public', n.nspname)
+          from pg_catalog.pg_namespace n
+         where n.nspname = 'sync_capture'
+           and exists (select 1 from pg_catalog.aclexplode(coalesce(n.nspacl, pg_catalog.acldefault('n', n.nspowner))) a
+                        where a.grantee = 0)
+        union all
+        select format('revoke all on %s %s from public', case when c.relkind = 'S' then 'sequence' else 'table' end, c.oid::regclass)
+          from pg_catalog.pg_class c
+         where c.relnamespace = 'sync_capture'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
+           and exists (select 1 from pg_catalog.aclexplode(coalesce(c.relacl, pg_catalog.acldefault(
+                           case when c.relkind = 'S' then 's' else 'r' end::"char", c.relowner))) a
+                        where a.grantee = 0)
+        union all
+        select format('revoke all on function %s from public', p.oid::regprocedure)
+          from pg_catalog.pg_proc p
+         where p.pronamespace = 'sync_capture'::regnamespace
+           and exists (select 1 from pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+                        where a.grantee = 0)
+    loop
+        execute v_sql;
+    end loop;
+end;
+$$;
+
+insert into sync_capture.version (version) select 2 where not exists (select 1 from sync_capture.version);
+update sync_capture.version set version = 2, installed_at = now() where version <> 2;
+
+-- The engine's reader: granted with --reader, else stated.
+select :'reader' <> '' as want_reader \gset
+\if :want_reader
+select g from sync_capture._grant_reader(:'reader') g;
+\else
+select format('grant %s on %s to <reader>', privileges, object) from sync_capture._reader_grants();
+\endif
 
 -- Logical capture: the decoding slot, after checking that the server can decode.
 select :'capture_mode' = 'logical' as want_logical \gset
