@@ -85,10 +85,6 @@ export async function buildTemplates(spec: StackSpec): Promise<void> {
       grant usage on all sequences in schema public to ${LEGACY_ROLES.app.user}`,
   });
   await installSource(legacy, { reader: LEGACY_ROLES.reader.user });
-  // TODO(#9): remove with capture v2 (version 2, identity, the reader's grants, triggers as definer).
-  await psql(legacy, { files: [`${ROOT}/tests/tmp/capture_v2_stand_in.sql`] }, {
-    vars: { reader: LEGACY_ROLES.reader.user, app: LEGACY_ROLES.app.user },
-  });
   await psql(legacy, { command: "create schema if not exists extensions" });
   await psql(withDatabase(admin, TEMPLATES.legacy), {
     command: "create extension if not exists pgtap with schema extensions",
