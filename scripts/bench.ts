@@ -182,6 +182,64 @@ if (want("naive")) {
   });
 }
 
+if (want("isolation")) {
+  console.log(
+    "apply with per-entity savepoints and failure isolation vs one bare pass (same 2000 profile changes) ...",
+  );
+  const n = 2000;
+  /** Queues the same n profile changes (a new username each round) and applies them; changes/s. */
+  const apply = async (k: number, isolated: boolean) => {
+    await target`delete from sync.inbox where entity = 'profiles'`;
+    await target`insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at)
+                 select 'profiles', (img ->> 'id')::bigint, 'upsert', img || jsonb_build_object('username', 'r' || ${k}::text || '_' || (img ->> 'id')),
+                        999999999 + ${k}::bigint, now()
+                   from (select to_jsonb(u) as img from sync_src.auth_user u order by id limit ${n}) x`;
+    const t0 = performance.now();
+    if (isolated) await target`select sync._apply_entity('profiles', null)`;
+    else await target`select sync._apply_work('profiles', null, sync._apply_prepare('profiles', null))`;
+    return n / ((performance.now() - t0) / 1000);
+  };
+  await apply(0, false); // first round inserts; the measured ones update
+  const bare: number[] = [];
+  const isolated: number[] = [];
+  for (let k = 1; k <= 6; k++) (k % 2 ? bare : isolated).push(await apply(k, k % 2 === 0));
+  for (let k = 7; k <= 12; k++) (k % 2 ? isolated : bare).push(await apply(k, k % 2 === 1));
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  results.push({
+    measure: "apply_isolation",
+    value: Math.round(mean(isolated)),
+    unit: "changes/s",
+    reference: Math.round(mean(bare)),
+    ratio: round(mean(isolated) / mean(bare)),
+    bar: "report (savepoint cost)",
+    pass: true,
+  });
+  // One refused row among the n: bisected down to it, everything else applied.
+  await target`alter table public.profiles add constraint bench_refuse check (username <> 'refused') not valid`;
+  await target`delete from sync.inbox where entity = 'profiles'`;
+  await target`insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at)
+               select 'profiles', (img ->> 'id')::bigint, 'upsert',
+                      img || jsonb_build_object('username', case when rn = ${
+    n / 2
+  } then 'refused' else 'z_' || (img ->> 'id') end),
+                      999999999 + 100, now()
+                 from (select to_jsonb(u) as img, row_number() over (order by id) as rn from sync_src.auth_user u
+                        order by id limit ${n}) x`;
+  const t0 = performance.now();
+  const [{ counts }] = await target`select sync._apply_entity('profiles', null) as counts`;
+  const oneBad = n / ((performance.now() - t0) / 1000);
+  await target`alter table public.profiles drop constraint bench_refuse`;
+  results.push({
+    measure: "apply_isolation_one_refused",
+    value: Math.round(oneBad),
+    unit: "changes/s",
+    reference: Math.round(mean(bare)),
+    ratio: round(oneBad / mean(bare)),
+    bar: `report (${JSON.stringify(counts)})`,
+    pass: counts.quarantined === 1,
+  });
+}
+
 if (want("capture")) {
   console.log(`capture overhead (interleaved runs: capture off${compareCapture ? ", compared version" : ""}, on) ...`);
   const legacy = postgres(legacyUrl, { max: 4, onnotice: () => {} });

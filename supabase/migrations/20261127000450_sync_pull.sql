@@ -83,6 +83,12 @@ declare
     v_n integer;
     v_entity record;
     v_keys bigint[];
+    v_cursor pg_snapshot;
+    v_bound_snap pg_snapshot;
+    v_xmin xid8;
+    v_xmax xid8;
+    v_from tid;
+    v_to tid;
 begin
     select * into s from sync.source for update;
     if not found then
@@ -97,9 +103,14 @@ begin
     end if;
     v_version := pg_catalog.pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint;
 
+    -- Prunes are plain remote DELETEs (postgres_fdw's direct modify): every value in their WHERE is
+    -- a typed parameter, never a cast that would keep them local (a SELECT ... FOR UPDATE that the
+    -- reader, without UPDATE on the log, may not run).
+    v_cursor := s.cursor_snapshot::pg_snapshot;
     if s.pending_snapshot is null then
         if s.cursor_snapshot is not null then
-            delete from sync_src_capture.log where txid < pg_catalog.pg_snapshot_xmin(s.cursor_snapshot::pg_snapshot);
+            v_xmin := pg_catalog.pg_snapshot_xmin(v_cursor);
+            delete from sync_src_capture.log l where l.txid < v_xmin;
         end if;
         v_bound := v_snap;
         v_changes := sync._pull_keys(v_bound, s.cursor_snapshot, null, null, v_limit + 1);
@@ -115,12 +126,20 @@ begin
         v_bound := s.pending_snapshot;
         -- The previous page's log rows are in the inbox (committed): prune them now.
         if s.page_block > 0 then
-            delete from sync_src_capture.log l
-             where l.ctid >= format('(%s,0)', greatest(s.page_block - s.page_blocks, 0))::tid
-               and l.ctid < format('(%s,0)', s.page_block)::tid
-               and l.txid < pg_catalog.pg_snapshot_xmax(v_bound::pg_snapshot)
-               and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound::pg_snapshot)
-               and (s.cursor_snapshot is null or not pg_catalog.pg_visible_in_snapshot(l.txid, s.cursor_snapshot::pg_snapshot));
+            v_bound_snap := v_bound::pg_snapshot;
+            v_xmax := pg_catalog.pg_snapshot_xmax(v_bound_snap);
+            v_from := format('(%s,0)', greatest(s.page_block - s.page_blocks, 0))::tid;
+            v_to := format('(%s,0)', s.page_block)::tid;
+            if v_cursor is null then
+                delete from sync_src_capture.log l
+                 where l.ctid >= v_from and l.ctid < v_to and l.txid < v_xmax
+                   and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound_snap);
+            else
+                delete from sync_src_capture.log l
+                 where l.ctid >= v_from and l.ctid < v_to and l.txid < v_xmax
+                   and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound_snap)
+                   and not pg_catalog.pg_visible_in_snapshot(l.txid, v_cursor);
+            end if;
         end if;
         loop
             v_blocks := s.page_blocks;

@@ -33,7 +33,7 @@ immutable
 set search_path = ''
 as $$
     select case
-        when p_state like '08%' and coalesce(p_detail, '') ~* 'authentication|password|role .* does not exist|no pg_hba' then 'source'
+        when p_state like '08%' and coalesce(p_detail, '') ~* 'authentication|password|role .* (does not exist|is not permitted)|pg_hba|permission denied' then 'source'
         when p_state like '08%' or p_state in ('HV00N', 'HV00D', '57P01', '57P02', '57P03') then 'network'
         when p_state like '28%' or p_state in ('SY409', '42501') then 'source'
         when p_state like 'SY4%' or p_state like '22%' or p_state like '23%' then 'validation'

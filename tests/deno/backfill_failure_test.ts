@@ -23,10 +23,16 @@ Deno.test("a backfill that fails mid-way backs off while changes keep arriving, 
   const p = await freshPair("bf_fail");
   try {
     await p.target`select sync.connect_source(${p.legacyConninfo})`;
-    await p.target`select sync.set_config('{"backfill_batch_size": 500, "retry": {"backoff_ms": 100, "max_backoff_ms": 400}}')`;
+    await p
+      .target`select sync.set_config('{"backfill_batch_size": 500, "retry": {"backoff_ms": 100, "max_backoff_ms": 400}}')`;
     await p.target.unsafe(FAULT);
     const [{ summary: bf }] = await p.target`call sync.backfill(null, null)`;
-    deepStrictEqual([bf.status, bf.error.sqlstate, bf.error.category, bf.error.phase], ["failed", "55000", "database", "backfill"]);
+    deepStrictEqual([bf.status, bf.error.sqlstate, bf.error.category, bf.error.phase], [
+      "failed",
+      "55000",
+      "database",
+      "backfill",
+    ]);
     ok(bf.progress.entities.patients.finished && !bf.progress.entities.orders.finished, JSON.stringify(bf.progress));
 
     // Changes keep arriving and are applied while the backfill fails and backs off.

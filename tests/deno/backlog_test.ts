@@ -14,10 +14,11 @@ Deno.test("a backlog of 1,000,000 changes drains in steps of at most batch_size,
   try {
     await p.target`select sync.connect_source(${p.legacyConninfo})`;
     await p.target`call sync.backfill(null, null)`;
-    await p.target`select sync.set_config(${{ batch_size: BATCH }})`;
+    await p.target.unsafe(`select sync.set_config('{"batch_size": ${BATCH}}')`);
     await p.legacy`delete from sync_capture.log`;
     // Eight transactions, each updating every row of five tables many times.
-    const [{ rows }] = await p.legacy`select (select count(*) from dispatch_patient) + (select count(*) from dispatch_instruction)
+    const [{ rows }] = await p
+      .legacy`select (select count(*) from dispatch_patient) + (select count(*) from dispatch_instruction)
       + (select count(*) from dispatch_plan) + (select count(*) from dispatch_order) + (select count(*) from dispatch_office) as rows`;
     const passes = Math.ceil(1_000_000 / 8 / Number(rows));
     for (let t = 0; t < 8; t++) {

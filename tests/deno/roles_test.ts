@@ -45,7 +45,7 @@ Deno.test("legacy roles: legacy_app writes the app tables only; sync_reader writ
     const reader = postgres(urlAs(p.legacyUrl, LEGACY_ROLES.reader), { max: 1, onnotice: () => {} });
     try {
       deepStrictEqual((await reader`select rolsuper from pg_roles where rolname = current_user`)[0].rolsuper, false);
-      await rejects(reader`update dispatch_office set name = 'Reader' where id = 1`, denied);
+      await rejects(reader`update public.dispatch_office set name = 'Reader' where id = 1`, denied);
     } finally {
       await reader.end();
     }

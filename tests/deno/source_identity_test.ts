@@ -31,11 +31,13 @@ Deno.test("a pull from another source is refused until a full backfill re-baseli
     deepStrictEqual(refused.status, "failed");
     const err = refused.error as Record<string, string>;
     deepStrictEqual([err.sqlstate, err.category, err.phase], ["SY409", "source", "pull"]);
-    const alerts = await p.target`select kind, severity, acknowledged_at from sync.alerts where kind = 'source_changed'`;
+    const alerts = await p
+      .target`select kind, severity, acknowledged_at from sync.alerts where kind = 'source_changed'`;
     deepStrictEqual([...alerts], [{ kind: "source_changed", severity: "critical", acknowledged_at: null }]);
     const [{ identity: still }] = await p.target`select identity from sync.source`;
     deepStrictEqual(still, before, "the recorded identity is kept");
-    const [{ name }] = await p.target`select first_name as name from public.patients where legacy_patient_id = ${pt.id}`;
+    const [{ name }] = await p
+      .target`select first_name as name from public.patients where legacy_patient_id = ${pt.id}`;
     deepStrictEqual(name, "Original", "nothing was pulled from the other source");
 
     // A partial backfill does not re-baseline; a full one does, and the sync goes on exactly.
