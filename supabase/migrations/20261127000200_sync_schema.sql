@@ -64,6 +64,10 @@ create table sync.source (
     page_block bigint,               -- next block of the log to read
     page_end bigint,                 -- blocks of the log when the paged batch began
     page_blocks integer,             -- blocks per page (halved when a page would exceed batch_size)
+    -- The circuit breaker (engine.md §7): consecutive ticks whose pull failed, and until when ticks
+    -- leave the source alone (NULL: closed; once passed, the next tick is the one probe).
+    failures integer not null default 0,
+    open_until timestamptz,
     connected_at timestamptz not null default now(),
     last_pull_at timestamptz
 );

@@ -210,3 +210,48 @@ as $$
                   details = excluded.details;
 $$;
 revoke execute on function sync._alert(text, text, text, text, jsonb) from public;
+
+-- True for the errors worth retrying within a tick: the network, a lock or serialization
+-- conflict, a statement timeout on the source.
+create function sync._transient(p_state text)
+returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+    select p_state like '08%' or p_state in ('HV00N', 'HV00D', '40001', '40P01', '55P03', '57014', '57P01', '57P02', '57P03');
+$$;
+
+-- Records a tick's pull outcome in the circuit breaker: a success closes it (and says so, when it
+-- was failing); a failure counts, and from the second failing tick in a row opens it for
+-- retry.backoff_ms × 2^(failures + 4), capped by retry.max_backoff_ms (doubling per failing probe).
+create function sync._breaker_record(p_ok boolean, p_error jsonb default null)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_retry jsonb := sync.get_config() -> 'retry';
+    v_failures integer;
+begin
+    if p_ok then
+        update sync.source s set failures = 0, open_until = null where s.failures > 0
+        returning s.failures into v_failures;
+        if found then
+            update sync.alerts set acknowledged_at = pg_catalog.now(), acknowledged_by = 'sync (the source answers again)'
+             where kind = 'source_unreachable' and acknowledged_at is null;
+        end if;
+        return;
+    end if;
+    update sync.source s set failures = s.failures + 1,
+           open_until = case when s.failures + 1 >= 2 then pg_catalog.now() + make_interval(secs =>
+               least((v_retry ->> 'max_backoff_ms')::numeric, (v_retry ->> 'backoff_ms')::numeric * 2 ^ (s.failures + 1 + 4)) / 1000.0) end
+    returning s.failures into v_failures;
+    if v_failures >= 2 then
+        perform sync._alert('source_unreachable', 'warning', 'source_unreachable',
+                            format('the source failed %s ticks in a row (%s); ticks back off', v_failures, p_error ->> 'category'),
+                            jsonb_build_object('failures', v_failures, 'sqlstate', p_error ->> 'sqlstate'));
+    end if;
+end;
+$$;
+revoke execute on function sync._transient(text), sync._breaker_record(boolean, jsonb) from public;

@@ -633,7 +633,8 @@ $$;
 -- off, changes keep flowing). A procedure without SET or SECURITY DEFINER: both forbid COMMIT
 -- inside it, so every name is schema-qualified instead. One applier at a time (sync._lease_claim):
 -- a second caller gets {"status": "already_running", "run": ...} at once.
-create procedure sync.tick(max_seconds integer default 50, inout summary jsonb default null)
+create procedure sync.tick(max_seconds integer default 50, inout summary jsonb default null, trigger text default null,
+                           caller text default null, idle_seconds integer default 0)
 language plpgsql
 as $$
 declare
@@ -666,14 +667,28 @@ declare
     v_max_pull integer := 0;
     v_max_apply integer := 0;
     v_longest numeric := 0;
+    v_idle_until timestamptz := pg_catalog.clock_timestamp() + make_interval(secs => least(greatest(idle_seconds, 0), max_seconds));
+    v_attempt integer;
+    v_retry jsonb := v_config -> 'retry';
+    v_open timestamptz;
 begin
     v_holder := sync._lease_claim();
     if v_holder is not null then
         summary := jsonb_build_object('status', 'already_running', 'run', v_holder);
         return;
     end if;
-    insert into sync.runs (mode, status, trigger, started_at)
-    values ('incremental', 'running', coalesce(nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'), v_t0)
+    -- The circuit breaker: while open, the source is left alone (no run); once its time is past,
+    -- this tick is the one probe (one applier at a time).
+    v_open := (select s.open_until from sync.source s where s.open_until > pg_catalog.now());
+    if v_open is not null then
+        summary := jsonb_build_object('status', 'circuit_open', 'open_until', v_open,
+                                      'failures', (select s.failures from sync.source s));
+        return;
+    end if;
+    insert into sync.runs (mode, status, trigger, caller, started_at)
+    values ('incremental', 'running',
+            coalesce(tick.trigger, nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'),
+            sync._caller(tick.caller), v_t0)
     returning id into v_run;
     perform sync._lease_set(v_run);
     perform sync._retry_due_quarantine(v_run);
@@ -714,12 +729,28 @@ begin
 
         exit when not sync._lease_renew(v_run);
         v_t := pg_catalog.clock_timestamp();
-        begin
-            v_pull := sync._pull(v_run, v_limit);
-        exception when others then
-            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
-            v_error := sync._run_error('pull', v_state, v_msg, v_detail);
-        end;
+        -- Transient errors (network, locks, timeouts) are retried with exponential backoff and
+        -- jitter, each attempt its own transaction (a broken source connection is only replaced
+        -- in a new one).
+        v_attempt := 0;
+        loop
+            v_error := null;
+            begin
+                v_pull := sync._pull(v_run, v_limit);
+            exception when others then
+                get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+                v_error := sync._run_error('pull', v_state, v_msg, v_detail) || jsonb_build_object('attempts', v_attempt + 1);
+            end;
+            exit when v_error is null or not sync._transient(v_state)
+                   or v_attempt + 1 >= (v_retry ->> 'attempts')::integer or pg_catalog.clock_timestamp() >= v_deadline;
+            commit;
+            perform pg_catalog.pg_sleep(least((v_retry ->> 'max_backoff_ms')::numeric,
+                                              (v_retry ->> 'backoff_ms')::numeric * 2 ^ v_attempt) * (0.5 + random()) / 1000.0);
+            commit;
+            v_attempt := v_attempt + 1;
+            exit when not sync._lease_renew(v_run);
+        end loop;
+        perform sync._breaker_record(v_error is null, v_error);
         if v_pull ? 'refused' then
             v_error := sync._run_error('pull', 'SY409', 'the source is not the one connected (system identifier, timeline or '
                                        || 'database differ): changes are not pulled until a full backfill re-baselines it');
@@ -736,6 +767,14 @@ begin
         v_changes := v_changes + (v_pull ->> 'changes')::bigint;
         v_rows := v_rows + (v_pull ->> 'rows')::bigint;
         v_drained := (v_pull ->> 'rows')::integer = 0 and not (v_pull ->> 'more')::boolean;
+        if v_drained and v_backfill is null and pg_catalog.clock_timestamp() < least(v_idle_until, v_deadline) then
+            -- Idle, and asked to keep polling (the scheduled call): the next change is seconds away
+            -- at most, whatever the schedule's interval.
+            perform pg_catalog.pg_sleep(0.25);
+            commit;
+            v_drained := false;
+            continue;
+        end if;
         exit when v_drained and v_backfill is null;
     end loop;
 
@@ -769,11 +808,11 @@ begin
     commit;
 end;
 $$;
-comment on procedure sync.tick(integer, jsonb) is
-    'Pulls and applies in bounded steps (each committed) until drained or max_seconds is spent, advancing an unfinished backfill between them; returns the run summary. One applier at a time.';
+comment on procedure sync.tick(integer, jsonb, text, text, integer) is
+    'Pulls and applies in bounded steps (each committed) until drained (then keeps polling for idle_seconds) or max_seconds is spent, advancing an unfinished backfill between them; returns the run summary. One applier at a time; circuit_open while the source is backed off.';
 revoke execute on function sync._apply_order(), sync._add_counts(jsonb, jsonb), sync._sum_outcomes(jsonb, jsonb),
     sync._apply_prepare(text, bigint, integer), sync._row_error(text),
     sync._apply_error_message(text, bigint, text, text, text, text, text), sync._apply_isolated(text, bigint, bigint[]),
     sync._apply_entity(text, bigint, boolean, integer), sync._apply_work(text, bigint, bigint[]),
     sync._apply_step(bigint, integer), sync._apply(bigint), sync._retry_due_quarantine(bigint) from public;
-revoke execute on procedure sync.tick(integer, jsonb) from public;
+revoke execute on procedure sync.tick(integer, jsonb, text, text, integer) from public;

@@ -6,7 +6,7 @@
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
 import { LEGACY_ROLES } from "../../scripts/lib/testenv.ts";
-import { freshPair, oracleDiff, serverLogPath, tick } from "./_helpers.ts";
+import { freshPair, oracleDiff, serverLogPath, sleep, tick } from "./_helpers.ts";
 
 Deno.test("the reader locked out for several ticks: runs fail as source errors, then the sync catches up exactly", async () => {
   const p = await freshPair("outage");
@@ -16,10 +16,12 @@ Deno.test("the reader locked out for several ticks: runs fail as source errors, 
     await p.target`call sync.backfill(null, null)`;
     const [pt] = await p.legacyApp`select id from dispatch_patient order by id limit 1`;
 
+    // Quick backoff for the test: the breaker opens for 10 ms × 2^6 = 640 ms after two failing ticks.
+    await p.target`select sync.set_config('{"retry": {"attempts": 3, "backoff_ms": 10, "max_backoff_ms": 1000}}')`;
     await p.legacy.unsafe(`alter role ${reader} nologin`);
     // Cached source connections end too (as when the source restarts).
     await p.legacy`select pg_terminate_backend(pid) from pg_stat_activity where usename = ${reader}`;
-    const failed = [];
+    const outcomes = [];
     for (let i = 0; i < 3; i++) {
       await p.legacyApp`update dispatch_patient set first_name = ${"Outage " + i} where id = ${pt.id}`;
       await p
@@ -27,16 +29,33 @@ Deno.test("the reader locked out for several ticks: runs fail as source errors, 
                         values (${"During outage " + i}, '', '', 'Humble', 'TX', '', true, now(), now())`;
       const s = await tick(p.target, 5);
       const e = s.error as Record<string, string>;
-      failed.push([s.status, e?.phase, e?.category, e?.sqlstate]);
+      outcomes.push([s.status, e?.phase, e?.category, e?.sqlstate]);
     }
-    deepStrictEqual(failed, Array(3).fill(["failed", "pull", "source", "08001"]));
+    // Two failing ticks (a refused login is not retried within the tick), then the breaker is open:
+    // the third tick leaves the source alone and starts no run.
+    deepStrictEqual(outcomes, [
+      ["failed", "pull", "source", "08001"],
+      ["failed", "pull", "source", "08001"],
+      ["circuit_open", undefined, undefined, undefined],
+    ]);
+    const [{ runs }] = await p.target`select count(*)::int as runs from sync.runs where mode = 'incremental'`;
+    deepStrictEqual(runs, 2);
+    const [alert] = await p
+      .target`select kind, severity, acknowledged_at from sync.alerts where kind = 'source_unreachable'`;
+    deepStrictEqual([alert.kind, alert.severity, alert.acknowledged_at], ["source_unreachable", "warning", null]);
 
     await p.legacy.unsafe(`alter role ${reader} login`);
+    await sleep(1100); // the breaker's time is past: the next tick is the probe
     const back = await tick(p.target);
     deepStrictEqual(back.status, "succeeded", JSON.stringify(back.error));
     const counts = back.counts as Record<string, Record<string, number>>;
     deepStrictEqual([counts.patients, counts.offices], [{ updated: 1 }, { inserted: 3 }]);
     deepStrictEqual(await oracleDiff(p.target), []);
+    const [{ closed }] = await p.target`select acknowledged_at is not null as closed from sync.alerts
+                                        where kind = 'source_unreachable'`;
+    deepStrictEqual(closed, true, "the alert clears when the source answers");
+    const [{ failures }] = await p.target`select failures from sync.source`;
+    deepStrictEqual(failures, 0);
 
     const secret = LEGACY_ROLES.reader.password;
     const [{ found }] = await p.target`
