@@ -153,6 +153,8 @@ begin
         timeout_milliseconds integer default 5000
     ) returns bigint
     language sql
+    security definer
+    set search_path = ''
     as $f$
         insert into net.http_request_queue (method, url, headers, body, timeout_milliseconds)
         values ('POST', url, headers, convert_to(body::text, 'UTF8'), timeout_milliseconds)
@@ -189,6 +191,8 @@ begin
     create function vault.create_secret(new_secret text, new_name text default null, new_description text default '')
     returns uuid
     language sql
+    security definer
+    set search_path = ''
     as $f$
         insert into vault.secrets (secret, name, description)
         values (new_secret, new_name, coalesce(new_description, ''))
@@ -235,7 +239,11 @@ begin
     foreach v_schema in array array['cron', 'net', 'vault'] loop
         continue when not exists (select 1 from pg_catalog.pg_namespace where nspname = v_schema);
         perform pg_temp.step(format('grant the use of schema %I to %I', v_schema, v_role),
-                             pg_catalog.has_schema_privilege(v_role, v_schema, 'usage'),
+                             pg_catalog.has_schema_privilege(v_role, v_schema, 'usage')
+                                 and not exists (select 1 from pg_catalog.pg_class c
+                                                  where c.relnamespace = v_schema::regnamespace and c.relkind in ('r', 'v')
+                                                    and not pg_catalog.has_table_privilege(v_role, c.oid,
+                                                            case c.relkind when 'r' then 'insert' else 'select' end)),
                              format('grant usage on schema %1$I to %2$I; '
                                     'grant all on all tables in schema %1$I to %2$I; '
                                     'grant all on all sequences in schema %1$I to %2$I; '
