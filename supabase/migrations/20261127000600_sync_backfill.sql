@@ -233,7 +233,8 @@ declare
     v_error jsonb;
 begin
     begin
-        update sync.runs set status = 'running', error = null, ended_at = null where id = p_run_id and status <> 'running';
+        update sync.runs set status = 'running', error = null, ended_at = null, started_at = coalesce(started_at, clock_timestamp())
+         where id = p_run_id and status <> 'running';
         if sync._backfill_step(p_run_id) then
             perform sync._backfill_close(p_run_id, null);
         end if;
@@ -255,7 +256,7 @@ revoke execute on function sync._backfill_due(), sync._backfill_advance(bigint) 
 -- committed; an unfinished backfill run of the same entities is resumed from its last committed
 -- chunk (so is one that a tick finds: ticks advance unfinished backfills between their pulls).
 -- Same applier lease as the tick: a second caller gets already_running. Cancelled
--- (sync.cancel_run) between chunks.
+-- (sync.cancel_run) or paused (sync.pause_run) between chunks.
 create procedure sync.backfill(entity text default null, inout summary jsonb default null)
 language plpgsql
 as $$
@@ -283,7 +284,7 @@ begin
     commit;
     while not v_done loop
         exit when not sync._lease_renew(v_run);
-        exit when (select r.status from sync.runs r where r.id = v_run) = 'cancelled';
+        exit when (select r.status from sync.runs r where r.id = v_run) in ('cancelled', 'paused');
         begin
             v_done := sync._backfill_step(v_run);
         exception when others then
@@ -293,7 +294,7 @@ begin
         commit;
         exit when v_error is not null;
     end loop;
-    if (select r.status from sync.runs r where r.id = v_run) = 'cancelled' then
+    if (select r.status from sync.runs r where r.id = v_run) in ('cancelled', 'paused') then
         summary := (select jsonb_build_object('run_id', r.id, 'status', r.status, 'counts', r.counts, 'progress', r.progress,
                                               'error', r.error) from sync.runs r where r.id = v_run);
     elsif v_done or v_error is not null then
