@@ -703,7 +703,12 @@ begin
             exit when not sync._lease_renew(v_run);
             perform sync._lease_set(v_run, v_backfill);
             v_t := pg_catalog.clock_timestamp();
-            perform sync._backfill_advance(v_backfill);
+            v_step := sync._backfill_advance(v_backfill);
+            if v_step is not null then
+                -- Rolled back whole (a broken source connection cannot commit), then recorded.
+                rollback;
+                perform sync._backfill_failed(v_backfill, v_step);
+            end if;
             commit;
             v_backfill_ms := v_backfill_ms + extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000;
         end if;
@@ -741,9 +746,13 @@ begin
                 get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
                 v_error := sync._run_error('pull', v_state, v_msg, v_detail) || jsonb_build_object('attempts', v_attempt + 1);
             end;
+            if v_error is not null then
+                -- Nothing of a failed pull is kept, and a source connection that failed in the middle of
+                -- a query cannot commit: roll its transaction back whole.
+                rollback;
+            end if;
             exit when v_error is null or not sync._transient(v_state)
                    or v_attempt + 1 >= (v_retry ->> 'attempts')::integer or pg_catalog.clock_timestamp() >= v_deadline;
-            commit;
             perform pg_catalog.pg_sleep(least((v_retry ->> 'max_backoff_ms')::numeric,
                                               (v_retry ->> 'backoff_ms')::numeric * 2 ^ v_attempt) * (0.5 + random()) / 1000.0);
             commit;

