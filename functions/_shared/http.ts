@@ -3,7 +3,12 @@ import { ZodError } from "zod";
 
 /** An error that carries its HTTP status and API error code. */
 export class HttpError extends Error {
-  constructor(readonly status: number, readonly code: string, message: string, readonly extra?: Record<string, unknown>) {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly extra?: Record<string, unknown>,
+  ) {
     super(message);
   }
 }
@@ -28,7 +33,13 @@ export function toErrorResponse(e: unknown): Response {
     const m = code.match(/^SY(\d{3})$/);
     if (m) {
       const status = Number(m[1]);
-      const name = status === 404 ? "not_found" : status === 409 ? "conflict" : status === 400 ? "invalid_input" : "error";
+      const name = status === 404
+        ? "not_found"
+        : status === 409
+        ? "conflict"
+        : status === 400
+        ? "invalid_input"
+        : "error";
       return errorResponse(status, name, String((e as Error).message));
     }
   }
