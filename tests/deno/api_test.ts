@@ -9,6 +9,7 @@ import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase
 import { encodeBase64Url } from "../../scripts/lib/b64.ts";
 import { freePort, type Gateway, startGateway } from "../../scripts/lib/gateway.ts";
 import { makeKeys, signJwt, type StackKeys } from "../../scripts/lib/keys.ts";
+import { paths, TEST } from "../../scripts/lib/stack.ts";
 import { freshPair, type Pair } from "./_helpers.ts";
 
 const VIEWER = { email: "viewer@example.test", password: "viewer-pw-1", sync_role: "viewer" as const };
@@ -312,4 +313,20 @@ Deno.test("sync API: two concurrent POST /sync/tick give one 200 and one 409 nam
     strictEqual((lost.body.run as { id: number }).id, won.body.run_id);
     strictEqual(won.body.status, "succeeded");
   });
+});
+
+Deno.test("sync API: a database fault is a 500 without internals (no URL, password or driver message)", async () => {
+  const keys = await makeKeys();
+  const u = new URL(paths(TEST).dbUrl);
+  u.password = "not-the-password-4711";
+  const gw = await startGateway({ port: freePort(), dbUrl: u.href, keys });
+  try {
+    const r = await createClient(gw.url, keys.SECRET_KEY).functions.invoke("sync/config", { method: "GET" });
+    strictEqual(r.error?.context.status, 500);
+    const text = await r.error!.context.text();
+    deepStrictEqual(JSON.parse(text), err("internal", "internal server error"));
+    for (const s of ["not-the-password-4711", u.host, "postgres", "password"]) ok(!text.includes(s), text);
+  } finally {
+    await gw.close();
+  }
 });
