@@ -57,26 +57,26 @@ interface Jwk extends JsonWebKey {
   kid?: string;
 }
 
-let jwksCache: { at: number; keys: Jwk[] } | undefined;
+/** Per isolate, per project URL: the JWKS and when it was fetched. */
+const jwksCache = new Map<string, { at: number; keys: Jwk[] }>();
 
-async function jwks(refresh: boolean): Promise<Jwk[]> {
-  if (jwksCache && !refresh) return jwksCache.keys;
-  if (jwksCache && Date.now() - jwksCache.at < 30_000) return jwksCache.keys;
-  const base = Deno.env.get("SUPABASE_URL");
+async function jwks(base: string | undefined, refresh: boolean): Promise<Jwk[]> {
   if (!base) return [];
+  const cached = jwksCache.get(base);
+  if (cached && (!refresh || Date.now() - cached.at < 30_000)) return cached.keys;
   const res = await fetch(`${base.replace(/\/$/, "")}/auth/v1/.well-known/jwks.json`);
   if (!res.ok) {
     await res.body?.cancel();
     throw new Error(`JWKS fetch answered ${res.status}`);
   }
   const body = await res.json() as { keys?: Jwk[] };
-  jwksCache = { at: Date.now(), keys: body.keys ?? [] };
-  return jwksCache.keys;
+  jwksCache.set(base, { at: Date.now(), keys: body.keys ?? [] });
+  return body.keys ?? [];
 }
 
-async function es256Key(kid: string | undefined): Promise<CryptoKey | undefined> {
+async function es256Key(base: string | undefined, kid: string | undefined): Promise<CryptoKey | undefined> {
   for (const refresh of [false, true]) {
-    const jwk = (await jwks(refresh)).find((k) => k.kty === "EC" && k.crv === "P-256" && (!kid || k.kid === kid));
+    const jwk = (await jwks(base, refresh)).find((k) => k.kty === "EC" && k.crv === "P-256" && (!kid || k.kid === kid));
     if (jwk) {
       const { kty, crv, x, y } = jwk;
       return await crypto.subtle.importKey("jwk", { kty, crv, x, y }, { name: "ECDSA", namedCurve: "P-256" }, false, [
@@ -87,8 +87,17 @@ async function es256Key(kid: string | undefined): Promise<CryptoKey | undefined>
   return undefined;
 }
 
-/** Verifies a JWT's signature and `exp`; returns its claims. Throws a 401 HttpError otherwise. */
-export async function verifyJwt(token: string): Promise<Record<string, unknown>> {
+/** Where JWTs are verified against: the HS256 secret and the project URL serving the JWKS. */
+export interface JwtKeys {
+  jwtSecret?: string;
+  supabaseUrl?: string;
+}
+
+/**
+ * Verifies a JWT's signature and `exp`; returns its claims. Throws a 401 HttpError otherwise.
+ * Keys default to the function's env (`SUPABASE_JWT_SECRET`, `SUPABASE_URL`).
+ */
+export async function verifyJwt(token: string, keys: JwtKeys = {}): Promise<Record<string, unknown>> {
   const parts = token.split(".");
   if (parts.length !== 3) throw unauthorized("malformed token");
   let header: { alg?: string; kid?: string };
@@ -105,7 +114,7 @@ export async function verifyJwt(token: string): Promise<Record<string, unknown>>
   const data = enc.encode(`${parts[0]}.${parts[1]}`);
   let ok = false;
   if (header.alg === "HS256") {
-    const secret = Deno.env.get("SUPABASE_JWT_SECRET");
+    const secret = keys.jwtSecret ?? Deno.env.get("SUPABASE_JWT_SECRET");
     if (secret) {
       const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
         "verify",
@@ -115,7 +124,7 @@ export async function verifyJwt(token: string): Promise<Record<string, unknown>>
   } else if (header.alg === "ES256") {
     let key: CryptoKey | undefined;
     try {
-      key = await es256Key(header.kid);
+      key = await es256Key(keys.supabaseUrl ?? Deno.env.get("SUPABASE_URL"), header.kid);
     } catch (e) {
       console.error("auth: JWKS unavailable:", e instanceof Error ? e.message : e);
       throw new HttpError(503, "auth_unavailable", "the signing keys could not be fetched");

@@ -225,7 +225,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       const h = req.headers.get("authorization")?.match(/^Bearer\s+(\S+)$/i);
       try {
         if (!h) throw new Error("no bearer");
-        await verifyJwtWith(h[1], env);
+        await verifyJwt(h[1], { jwtSecret: env.SUPABASE_JWT_SECRET, supabaseUrl: env.SUPABASE_URL });
       } catch {
         return Response.json({ code: 401, message: "Invalid JWT" }, { status: 401 });
       }
@@ -273,13 +273,4 @@ function cors(): Headers {
     "access-control-allow-headers": "authorization, x-client-info, apikey, content-type",
     "access-control-allow-methods": "GET, POST, PATCH, PUT, DELETE, OPTIONS",
   });
-}
-
-/** verify_jwt = true as the hosted gateway does it: a valid JWT (HS256 secret or the gateway's JWKS). */
-async function verifyJwtWith(token: string, env: Record<string, string>): Promise<void> {
-  const saved = { url: Deno.env.get("SUPABASE_URL"), secret: Deno.env.get("SUPABASE_JWT_SECRET") };
-  // verifyJwt reads the function's env; the gateway process sets the same two values for it.
-  if (saved.url === undefined) Deno.env.set("SUPABASE_URL", env.SUPABASE_URL);
-  if (saved.secret === undefined) Deno.env.set("SUPABASE_JWT_SECRET", env.SUPABASE_JWT_SECRET);
-  await verifyJwt(token);
 }
