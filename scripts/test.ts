@@ -11,6 +11,7 @@
  */
 import { option, taskArgs } from "./lib/args.ts";
 import { run } from "./lib/run.ts";
+import { apiUrl, startGatewayProcess, stopGatewayProcess } from "./lib/gateway_process.ts";
 import { ROOT, start, stop, TEST } from "./lib/stack.ts";
 import { buildTemplates, cloneDb, conninfoAs, dropDb, LEGACY_ROLES, TEMPLATES } from "./lib/testenv.ts";
 
@@ -19,6 +20,7 @@ const only = option(args, "only");
 const t0 = performance.now();
 
 await start(TEST);
+await startGatewayProcess(TEST);
 console.log("building test templates ...");
 await buildTemplates(TEST);
 console.log(`templates ready in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
@@ -82,7 +84,7 @@ const deno: Tally = { passed: 0, failed: 0 };
 const denoFilter = only ? ["--filter", only] : [];
 const denoRun = await run(
   [Deno.execPath(), "test", "-A", "--no-prompt", ...denoFilter, "tests/deno/"],
-  { cwd: ROOT, allowFail: true, env: { SYNC_TEST_STACK: "test", NO_COLOR: "1" } },
+  { cwd: ROOT, allowFail: true, env: { SYNC_TEST_STACK: "test", SYNC_TEST_API_URL: apiUrl(TEST), NO_COLOR: "1" } },
 );
 const denoText = denoRun.stdout + denoRun.stderr;
 console.log(denoText.trimEnd());
@@ -94,7 +96,10 @@ if (m) {
   deno.failed = 1;
 }
 
-if (!Deno.env.get("SYNC_KEEP_TEST_STACK")) await stop(TEST);
+if (!Deno.env.get("SYNC_KEEP_TEST_STACK")) {
+  await stopGatewayProcess(TEST);
+  await stop(TEST);
+}
 const secs = ((performance.now() - t0) / 1000).toFixed(0);
 console.log(
   `\npgTAP ${pgtap.passed} passed, ${pgtap.failed} failed · deno ${deno.passed} passed, ${deno.failed} failed · ${secs} s`,

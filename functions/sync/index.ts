@@ -1,9 +1,54 @@
 /**
- * The `sync` Edge Function: the HTTPS API of api.md. Routes arrive with the engine's run records
- * (auth, zod validation and the routes come with the API stage); until then every path answers 404 in the API's
- * error shape, so a deploy is valid and a caller learns the route is not there yet.
+ * The `sync` Edge Function: the HTTPS API of api.md. Wiring only: authenticate, find the route, check the role,
+ * hand over; every error is mapped in one place (`toErrorResponse`). Paths are `/sync/<route>` (hosted delivers
+ * them so; the local gateway strips `/functions/v1`).
  */
-Deno.serve((req: Request): Response => {
-  const path = new URL(req.url).pathname;
-  return Response.json({ error: { code: "not_found", message: `no route ${req.method} ${path}` } }, { status: 404 });
-});
+import { authenticate, requireRole } from "../_shared/auth.ts";
+import { errorResponse, HttpError, toErrorResponse } from "../_shared/http.ts";
+import { db } from "./db.ts";
+import { match } from "./routes.ts";
+
+/** Request bodies above this size are refused with 413. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+async function readJson(req: Request): Promise<unknown> {
+  const declared = Number(req.headers.get("content-length") ?? "0");
+  if (declared > MAX_BODY_BYTES) throw new HttpError(413, "too_large", `the body exceeds ${MAX_BODY_BYTES} bytes`);
+  const bytes = new Uint8Array(await req.arrayBuffer());
+  if (bytes.length > MAX_BODY_BYTES) throw new HttpError(413, "too_large", `the body exceeds ${MAX_BODY_BYTES} bytes`);
+  const text = new TextDecoder().decode(bytes).trim();
+  if (text === "") return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new HttpError(400, "invalid_json", "the body is not valid JSON");
+  }
+}
+
+/** Handles one request (exported for in-process use). */
+export async function handler(req: Request): Promise<Response> {
+  try {
+    const url = new URL(req.url);
+    const m = url.pathname.match(/^(?:\/functions\/v1)?\/sync(\/.*)?$/);
+    const caller = await authenticate(req);
+    const found = m ? match(req.method, m[1] ?? "/") : { params: {}, allowed: [] as string[] };
+    if (!found.route) {
+      if (found.allowed.length) return errorResponse(405, "method_not_allowed", `use ${found.allowed.join(", ")}`);
+      return errorResponse(404, "not_found", `no route ${req.method} ${url.pathname}`);
+    }
+    requireRole(caller, found.route.role);
+    let body: Promise<unknown> | undefined;
+    return await found.route.handle({
+      req,
+      caller,
+      params: found.params,
+      query: url.searchParams,
+      body: () => body ??= readJson(req),
+      sql: db(),
+    });
+  } catch (e) {
+    return toErrorResponse(e);
+  }
+}
+
+if (import.meta.main) Deno.serve(handler);

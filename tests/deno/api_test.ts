@@ -1,0 +1,332 @@
+/**
+ * The `sync` Edge Function through supabase-js, behind the local gateway (scripts/lib/gateway.ts), on a real
+ * target+legacy pair: the auth matrix of api.md with exact statuses and bodies, each route's success shape and
+ * error statuses, two concurrent ticks (one 200, one 409 naming the running run), and no connection string,
+ * password or key in any response body.
+ */
+import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
+import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
+import { encodeBase64Url } from "../../scripts/lib/b64.ts";
+import { freePort, type Gateway, startGateway } from "../../scripts/lib/gateway.ts";
+import { makeKeys, signJwt, type StackKeys } from "../../scripts/lib/keys.ts";
+import { paths, TEST } from "../../scripts/lib/stack.ts";
+import { freshPair, type Pair } from "./_helpers.ts";
+
+const VIEWER = { email: "viewer@example.test", password: "viewer-pw-1", sync_role: "viewer" as const };
+const ADMIN = { email: "admin@example.test", password: "admin-pw-1", sync_role: "admin" as const };
+
+interface Api {
+  pair: Pair;
+  gw: Gateway;
+  keys: StackKeys;
+  /** Every response body seen, for the secret scan. */
+  bodies: string[];
+  /** An invoke with the given key (and optional bearer): status and parsed body. */
+  call: (
+    key: string,
+    path: string,
+    opts?: { method?: "GET" | "POST" | "PATCH"; body?: unknown; bearer?: string },
+  ) => Promise<{ status: number; body: Record<string, unknown> }>;
+  /** A client signed in as an operator, and its user id. */
+  signIn: (op: typeof ADMIN | typeof VIEWER) => Promise<{ client: SupabaseClient; id: string }>;
+}
+
+async function withApi(name: string, fn: (api: Api) => Promise<void>): Promise<void> {
+  const pair = await freshPair(name, { empty: true });
+  const keys = await makeKeys();
+  const gw = await startGateway({ port: freePort(), dbUrl: pair.targetUrl, keys, operators: [VIEWER, ADMIN] });
+  const bodies: string[] = [];
+  const invoke = async (
+    client: SupabaseClient,
+    path: string,
+    opts: { method?: "GET" | "POST" | "PATCH"; body?: unknown; bearer?: string } = {},
+  ) => {
+    const r = await client.functions.invoke(path, {
+      method: opts.method ?? "POST",
+      body: opts.body as Record<string, unknown> | undefined,
+      headers: opts.bearer ? { Authorization: `Bearer ${opts.bearer}` } : undefined,
+    });
+    let status = 200;
+    let text = JSON.stringify(r.data);
+    if (r.error) {
+      ok(r.error instanceof FunctionsHttpError, `not an HTTP error: ${r.error}`);
+      status = r.error.context.status;
+      text = await r.error.context.text();
+    }
+    bodies.push(text);
+    return { status, body: JSON.parse(text) };
+  };
+  const api: Api = {
+    pair,
+    gw,
+    keys,
+    bodies,
+    call: (key, path, opts) => invoke(createClient(gw.url, key, { auth: { persistSession: false } }), path, opts),
+    signIn: async (op) => {
+      const client = createClient(gw.url, keys.PUBLISHABLE_KEY, { auth: { persistSession: false } });
+      const { data, error } = await client.auth.signInWithPassword({ email: op.email, password: op.password });
+      ok(!error, String(error));
+      return { client, id: data.user!.id };
+    },
+  };
+  try {
+    await fn(api);
+    // No connection string, password or key in any body.
+    // (The test stack's password is the role's name, which runs name as their caller: the URL's
+    // `:password@` part is what must never appear.)
+    const u = new URL(pair.targetUrl);
+    const secrets = [keys.JWT_SECRET, keys.SECRET_KEY, keys.SERVICE_ROLE_KEY, "postgres://", "postgresql://", u.host];
+    if (u.password) secrets.push(`:${decodeURIComponent(u.password)}@`, `password=${decodeURIComponent(u.password)}`);
+    for (const b of bodies) for (const s of secrets) ok(!b.includes(s), `a response body holds a secret: ${b}`);
+  } finally {
+    await gw.close();
+    await pair.close();
+  }
+}
+
+const now = () => Math.floor(Date.now() / 1000);
+
+async function foreignEs256(kid: string): Promise<string> {
+  const k = await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, false, ["sign"]);
+  const enc = new TextEncoder();
+  const h = encodeBase64Url(enc.encode(JSON.stringify({ alg: "ES256", typ: "JWT", kid })));
+  const p = encodeBase64Url(enc.encode(JSON.stringify({
+    sub: "00000000-0000-4000-8000-000000000001",
+    role: "authenticated",
+    app_metadata: { sync_role: "admin" },
+    exp: now() + 600,
+  })));
+  const s = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, k.privateKey, enc.encode(`${h}.${p}`));
+  return `${h}.${p}.${encodeBase64Url(new Uint8Array(s))}`;
+}
+
+const err = (code: string, message: string) => ({ error: { code, message } });
+
+Deno.test("sync API auth: 401, 403 and 200 exactly as api.md lists them", async () => {
+  await withApi("api_auth", async (api) => {
+    const { call, keys, gw } = api;
+    const user = (claims: Record<string, unknown>, secret = keys.JWT_SECRET) =>
+      signJwt({ sub: "00000000-0000-4000-8000-0000000000aa", role: "authenticated", ...claims }, secret);
+
+    // No credentials at all (supabase-js always sends a key, so plain fetch).
+    const none = await fetch(`${gw.url}/functions/v1/sync/config`);
+    strictEqual(none.status, 401);
+    deepStrictEqual(await none.json(), err("unauthorized", "no credentials: send a bearer token or an API key"));
+
+    const cases: [string, Promise<{ status: number; body: unknown }>, number, unknown][] = [
+      ["malformed", call("not-a-jwt", "sync/config", { method: "GET" }), 401, err("unauthorized", "malformed token")],
+      [
+        "expired",
+        call(keys.PUBLISHABLE_KEY, "sync/config", {
+          method: "GET",
+          bearer: await user({ app_metadata: { sync_role: "admin" }, exp: now() - 5 }),
+        }),
+        401,
+        err("unauthorized", "token expired"),
+      ],
+      [
+        "foreign-signed HS256",
+        call(keys.PUBLISHABLE_KEY, "sync/config", {
+          method: "GET",
+          bearer: await user({ app_metadata: { sync_role: "admin" }, exp: now() + 600 }, "another-projects-secret"),
+        }),
+        401,
+        err("unauthorized", "invalid token signature"),
+      ],
+      [
+        "foreign-signed ES256 under the project's kid",
+        call(keys.PUBLISHABLE_KEY, "sync/config", {
+          method: "GET",
+          bearer: await foreignEs256(String((gw.jwks.keys[0] as { kid: string }).kid)),
+        }),
+        401,
+        err("unauthorized", "invalid token signature"),
+      ],
+      [
+        "wrong secret key",
+        call("sb_secret_not_this_project", "sync/config", { method: "GET" }),
+        401,
+        err("unauthorized", "unknown secret key"),
+      ],
+      [
+        "anon",
+        call(keys.ANON_KEY, "sync/config", { method: "GET" }),
+        403,
+        err("forbidden", "the anon key cannot call this API"),
+      ],
+      [
+        "publishable",
+        call(keys.PUBLISHABLE_KEY, "sync/config", { method: "GET" }),
+        403,
+        err("forbidden", "a publishable key cannot call this API"),
+      ],
+      [
+        "user without sync_role",
+        call(keys.PUBLISHABLE_KEY, "sync/config", { method: "GET", bearer: await user({ exp: now() + 600 }) }),
+        403,
+        err("forbidden", "the user has no sync_role"),
+      ],
+    ];
+    for (const [name, p, status, body] of cases) {
+      const r = await p;
+      deepStrictEqual({ name, status: r.status, body: r.body }, { name, status, body });
+    }
+
+    // Viewers read but do not write; admins (ES256 from the gateway's Auth) and machines do both.
+    const viewer = await api.signIn(VIEWER);
+    const admin = await api.signIn(ADMIN);
+    const read = async (c: SupabaseClient) => (await c.functions.invoke("sync/config", { method: "GET" }));
+    ok(!(await read(viewer.client)).error, "a viewer reads the configuration");
+    const vw = await viewer.client.functions.invoke("sync/config", { method: "PATCH", body: { batch_size: 10 } });
+    ok(vw.error instanceof FunctionsHttpError);
+    strictEqual(vw.error.context.status, 403);
+    deepStrictEqual(await vw.error.context.json(), err("forbidden", "this route needs sync_role admin"));
+    const vt = await viewer.client.functions.invoke("sync/tick", { body: {} });
+    strictEqual(vt.error?.context.status, 403);
+    await vt.error?.context.body?.cancel();
+
+    const aw = await admin.client.functions.invoke("sync/config", { method: "PATCH", body: { batch_size: 1000 } });
+    ok(!aw.error, String(aw.error));
+    strictEqual(aw.data.batch_size, 1000);
+    for (const key of [keys.SERVICE_ROLE_KEY, keys.SECRET_KEY]) {
+      const r = await call(key, "sync/config", { method: "PATCH", body: { batch_size: 2000 } });
+      deepStrictEqual([r.status, r.body.batch_size], [200, 2000]);
+    }
+    // Audited with the verified caller.
+    const who = await api.pair.target`select changed_by from sync.config_audit order by id`;
+    deepStrictEqual(who.map((r) => r.changed_by), [admin.id, "service_role", "secret_key"]);
+  });
+});
+
+Deno.test("sync API routes: tick, runs, cancel, config, quarantine; success shapes and error statuses", async () => {
+  await withApi("api_routes", async (api) => {
+    const { call, keys, pair } = api;
+    const S = keys.SECRET_KEY;
+    await pair.target`select sync.connect_source(${pair.legacyConninfo})`;
+    await pair.legacy`insert into django_content_type (app_label, model) values ('dispatch', 'patient')`;
+
+    // tick
+    const t = await call(S, "sync/tick", { body: { max_seconds: 20 } });
+    strictEqual(t.status, 200, JSON.stringify(t.body));
+    strictEqual(t.body.status, "succeeded");
+    const runId = t.body.run_id as number;
+    ok(Number.isInteger(runId));
+    deepStrictEqual((await call(S, "sync/tick", { body: { max_seconds: "x" } })).status, 400);
+    deepStrictEqual((await call(S, "sync/tick", { body: { other: 1 } })).status, 400);
+
+    // runs/:id, runs
+    const one = await call(S, `sync/runs/${runId}`, { method: "GET" });
+    deepStrictEqual([one.status, one.body.id, one.body.status, one.body.mode], [
+      200,
+      runId,
+      "succeeded",
+      "incremental",
+    ]);
+    const missing = await call(S, "sync/runs/999999", { method: "GET" });
+    deepStrictEqual([missing.status, missing.body], [404, err("not_found", "run 999999 does not exist")]);
+    strictEqual((await call(S, "sync/runs/abc", { method: "GET" })).status, 400);
+    await call(S, "sync/tick", { body: {} });
+    const page1 = await call(S, "sync/runs?limit=1", { method: "GET" });
+    strictEqual(page1.status, 200);
+    const items1 = page1.body.items as { id: number }[];
+    strictEqual(items1.length, 1);
+    ok(items1[0].id > runId);
+    strictEqual(page1.body.next_cursor, items1[0].id);
+    const page2 = await call(S, `sync/runs?limit=1&cursor=${page1.body.next_cursor}`, { method: "GET" });
+    deepStrictEqual((page2.body.items as { id: number }[]).map((r) => r.id), [runId]);
+    const failed = await call(S, "sync/runs?status=failed", { method: "GET" });
+    deepStrictEqual(failed.body, { items: [], next_cursor: null });
+    strictEqual((await call(S, "sync/runs?status=bogus", { method: "GET" })).status, 400);
+    strictEqual((await call(S, "sync/runs?limit=0", { method: "GET" })).status, 400);
+    strictEqual((await call(S, "sync/runs?from=yesterday", { method: "GET" })).status, 400);
+
+    // cancel: an ended run is 409; a queued one is cancelled, audited with the verified caller; no caller in the body
+    const ended = await call(S, `sync/runs/${runId}/cancel`, { body: {} });
+    strictEqual(ended.status, 409);
+    strictEqual((ended.body.error as { code: string }).code, "conflict");
+    const [{ id: queued }] = await pair.target`insert into sync.runs (mode, status) values ('backfill', 'queued')
+                                                returning id::int`;
+    const admin = await api.signIn(ADMIN);
+    strictEqual((await call(S, `sync/runs/${queued}/cancel`, { body: { caller: "mallory" } })).status, 400);
+    const c = await admin.client.functions.invoke(`sync/runs/${queued}/cancel`, { body: { reason: "test" } });
+    ok(!c.error, String(c.error));
+    strictEqual(c.data.status, "cancelled");
+    const [audit] = await pair.target`select caller from sync.audit where kind = 'run.cancel'`;
+    strictEqual(audit.caller, admin.id);
+    strictEqual((await call(S, "sync/runs/999999/cancel", { body: {} })).status, 404);
+
+    // config
+    const cfg = await call(S, "sync/config", { method: "GET" });
+    deepStrictEqual([cfg.status, cfg.body.batch_size], [200, 5000]);
+    const bad = await call(S, "sync/config", { method: "PATCH", body: { batch_size: "many" } });
+    strictEqual(bad.status, 400);
+    ok(String((bad.body.error as { message: string }).message).includes("batch_size"), JSON.stringify(bad.body));
+    strictEqual((await call(S, "sync/config", { method: "PATCH", body: [1] })).status, 400);
+    const big = await call(S, "sync/config", { method: "PATCH", body: { x: "a".repeat(70 * 1024) } });
+    deepStrictEqual([big.status, (big.body.error as { code: string }).code], [413, "too_large"]);
+
+    // quarantine: images for admins only; discard, then 409; unknown 404
+    await pair.target`insert into sync.inbox (id, entity, legacy_id, op, image, source_version, captured_at, status)
+                      values (900001, 'offices', 77, 'upsert', '{"id": 77, "name": "Image Office"}', 1, now(),
+                              'quarantined')`;
+    const [{ id: qid }] = await pair.target`insert into sync.quarantine (entity, legacy_id, inbox_id, reason, message)
+                                             values ('offices', 77, 900001, 'apply_error', 'refused') returning id::int`;
+    const viewer = await api.signIn(VIEWER);
+    const vq = await viewer.client.functions.invoke("sync/quarantine", { method: "GET" });
+    deepStrictEqual(vq.data.items.map((q: Record<string, unknown>) => [q.id, "image" in q]), [[qid, false]]);
+    const aq = await call(S, "sync/quarantine", { method: "GET" });
+    deepStrictEqual((aq.body.items as { image: { name: string } }[])[0].image.name, "Image Office");
+    const vd = await viewer.client.functions.invoke(`sync/quarantine/${qid}/discard`, { body: {} });
+    strictEqual(vd.error?.context.status, 403);
+    await vd.error?.context.body?.cancel();
+    const d = await admin.client.functions.invoke(`sync/quarantine/${qid}/discard`, { body: {} });
+    ok(!d.error, String(d.error));
+    strictEqual(d.data.resolution, "discarded");
+    strictEqual(d.data.released_by, admin.id);
+    strictEqual((await call(S, `sync/quarantine/${qid}/discard`, { body: {} })).status, 409);
+    strictEqual((await call(S, `sync/quarantine/${qid}/retry`, { body: {} })).status, 409);
+    strictEqual((await call(S, "sync/quarantine/999999/retry", { body: {} })).status, 404);
+    strictEqual((await call(S, "sync/quarantine/999999/discard", { body: {} })).status, 404);
+
+    // unknown route and method
+    strictEqual((await call(S, "sync/nothing", { method: "GET" })).status, 404);
+    strictEqual((await call(S, "sync/tick", { method: "GET" })).status, 405);
+  });
+});
+
+Deno.test("sync API: two concurrent POST /sync/tick give one 200 and one 409 naming the running run", async () => {
+  await withApi("api_race", async (api) => {
+    const { call, keys, pair } = api;
+    await pair.target`select sync.connect_source(${pair.legacyConninfo})`;
+    await pair
+      .legacy`insert into dispatch_office (name, phone, address, city, state, zip_code, is_active, created_at, updated_at)
+              select 'Office ' || g, '', '', 'Humble', 'TX', '', true, now(), now() from generate_series(1, 3000) g`;
+    await call(keys.SECRET_KEY, "sync/config", { method: "GET" }); // the function's pool is open
+    const rs = await Promise.all([
+      call(keys.SECRET_KEY, "sync/tick", { body: { max_seconds: 30 } }),
+      call(keys.SERVICE_ROLE_KEY, "sync/tick", { body: { max_seconds: 30 } }),
+    ]);
+    deepStrictEqual(rs.map((r) => r.status).sort(), [200, 409], JSON.stringify(rs));
+    const won = rs.find((r) => r.status === 200)!;
+    const lost = rs.find((r) => r.status === 409)!;
+    deepStrictEqual(lost.body.error, { code: "already_running", message: "a run is already in progress" });
+    strictEqual((lost.body.run as { id: number }).id, won.body.run_id);
+    strictEqual(won.body.status, "succeeded");
+  });
+});
+
+Deno.test("sync API: a database fault is a 500 without internals (no URL, password or driver message)", async () => {
+  const keys = await makeKeys();
+  const u = new URL(paths(TEST).dbUrl);
+  u.password = "not-the-password-4711";
+  const gw = await startGateway({ port: freePort(), dbUrl: u.href, keys });
+  try {
+    const r = await createClient(gw.url, keys.SECRET_KEY).functions.invoke("sync/config", { method: "GET" });
+    strictEqual(r.error?.context.status, 500);
+    const text = await r.error!.context.text();
+    deepStrictEqual(JSON.parse(text), err("internal", "internal server error"));
+    for (const s of ["not-the-password-4711", u.host, "postgres", "password"]) ok(!text.includes(s), text);
+  } finally {
+    await gw.close();
+  }
+});
