@@ -211,6 +211,13 @@ Deno.test("sync API routes: tick, runs, cancel, config, quarantine; success shap
     strictEqual(t.body.status, "succeeded");
     const runId = t.body.run_id as number;
     ok(Number.isInteger(runId));
+    const [recorded] = await pair.target`select trigger, caller from sync.runs where id = ${runId}`;
+    deepStrictEqual(
+      [recorded.trigger, recorded.caller],
+      ["schedule", "secret_key"],
+      "the verified caller, not the role",
+    );
+    deepStrictEqual((await call(S, "sync/tick", { body: { max_seconds: 2, idle_seconds: 1 } })).status, 200);
     deepStrictEqual((await call(S, "sync/tick", { body: { max_seconds: "x" } })).status, 400);
     deepStrictEqual((await call(S, "sync/tick", { body: { other: 1 } })).status, 400);
 
