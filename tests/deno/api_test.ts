@@ -217,7 +217,6 @@ Deno.test("sync API routes: tick, runs, cancel, config, quarantine; success shap
       ["schedule", "secret_key"],
       "the verified caller, not the role",
     );
-    deepStrictEqual((await call(S, "sync/tick", { body: { max_seconds: 2, idle_seconds: 1 } })).status, 200);
     deepStrictEqual((await call(S, "sync/tick", { body: { max_seconds: "x" } })).status, 400);
     deepStrictEqual((await call(S, "sync/tick", { body: { other: 1 } })).status, 400);
 
