@@ -8,12 +8,19 @@ import { getConfig } from "./routes/get_config.ts";
 import { patchConfig } from "./routes/patch_config.ts";
 import { listQuarantine } from "./routes/list_quarantine.ts";
 import { discardQuarantined, retryQuarantined } from "./routes/release_quarantined.ts";
+import { pauseRun, resumeRun } from "./routes/pause_resume_run.ts";
+import { getHealth } from "./routes/get_health.ts";
+import { getMetrics } from "./routes/get_metrics.ts";
 
 export const ROUTES: Route[] = [
   { method: "POST", path: "/tick", role: "admin", handle: tick },
   { method: "GET", path: "/runs", role: "viewer", handle: listRuns },
   { method: "GET", path: "/runs/:id", role: "viewer", handle: getRun },
   { method: "POST", path: "/runs/:id/cancel", role: "admin", handle: cancelRun },
+  { method: "POST", path: "/runs/:id/pause", role: "admin", handle: pauseRun },
+  { method: "POST", path: "/runs/:id/resume", role: "admin", handle: resumeRun },
+  { method: "GET", path: "/health", role: "viewer", handle: getHealth },
+  { method: "GET", path: "/metrics", role: "viewer", handle: getMetrics },
   { method: "GET", path: "/config", role: "viewer", handle: getConfig },
   { method: "PATCH", path: "/config", role: "admin", handle: patchConfig },
   { method: "GET", path: "/quarantine", role: "viewer", handle: listQuarantine },

@@ -336,3 +336,51 @@ Deno.test("sync API: a database fault is a 500 without internals (no URL, passwo
     await gw.close();
   }
 });
+
+Deno.test("sync API: health, metrics (Prometheus text), pause and resume of a queued backfill", async () => {
+  await withApi("api_health", async (api) => {
+    const { call, keys, pair, gw } = api;
+    const S = keys.SECRET_KEY;
+    await pair.target`select sync.connect_source(${pair.legacyConninfo})`;
+    const viewer = await api.signIn(VIEWER);
+
+    const h = await viewer.client.functions.invoke("sync/health", { method: "GET" });
+    ok(!h.error, String(h.error));
+    deepStrictEqual([h.data.status, h.data.queue, h.data.source.circuit], ["ok", {
+      pending: 0,
+      parked: 0,
+      quarantined: 0,
+      conflicts: 0,
+    }, "closed"]);
+
+    const m = await fetch(`${gw.url}/functions/v1/sync/metrics`, {
+      headers: { apikey: S, Authorization: `Bearer ${S}` },
+    });
+    strictEqual(m.status, 200);
+    strictEqual(m.headers.get("content-type"), "text/plain; version=0.0.4; charset=utf-8");
+    const text = await m.text();
+    api.bodies.push(text);
+    ok(
+      text.includes("# TYPE sync_lag_seconds gauge\n") && text.includes('sync_inbox_changes{status="pending"} 0\n'),
+      text,
+    );
+    const anon = await fetch(`${gw.url}/functions/v1/sync/metrics`, { headers: { Authorization: "Bearer nope" } });
+    strictEqual(anon.status, 401);
+    await anon.body?.cancel();
+
+    // Pause and resume a queued backfill, audited with the verified caller; a viewer may not.
+    const [{ run }] = await pair.target`select sync.queue_backfill() as run`;
+    const vp = await viewer.client.functions.invoke(`sync/runs/${run.id}/pause`, { body: {} });
+    strictEqual((vp.error as FunctionsHttpError)?.context.status, 403);
+    await vp.error?.context.body?.cancel();
+    const p = await call(S, `sync/runs/${run.id}/pause`, { body: {} });
+    deepStrictEqual([p.status, p.body.status], [200, "paused"]);
+    strictEqual((await call(S, `sync/runs/${run.id}/pause`, { body: {} })).status, 409);
+    const r = await call(S, `sync/runs/${run.id}/resume`, { body: {} });
+    deepStrictEqual([r.status, r.body.status], [200, "queued"]);
+    strictEqual((await call(S, "sync/runs/999999/resume", { body: {} })).status, 404);
+    const audit = await pair
+      .target`select kind, caller from sync.audit where kind in ('run.pause', 'run.resume') order by id`;
+    deepStrictEqual(audit.map((a) => [a.kind, a.caller]), [["run.pause", "secret_key"], ["run.resume", "secret_key"]]);
+  });
+});
