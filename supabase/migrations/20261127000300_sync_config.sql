@@ -220,7 +220,7 @@ declare
     v_before jsonb;
     v_stored jsonb;
     v_after jsonb;
-    v_who text := coalesce(changed_by, nullif(current_setting('request.jwt.claim.sub', true), ''), session_user);
+    v_who text := sync._caller(changed_by);
 begin
     if patch is null or jsonb_typeof(patch) <> 'object' then
         perform sync._raise(400, 'the configuration patch must be a JSON object');

@@ -180,11 +180,11 @@ end;
 $$;
 
 -- Applies the changes of one entity, set-based. With p_from_inbox (a tick) the work set is the
--- entity's pending inbox rows (at most p_limit); without it (a backfill chunk) the caller has
+-- entity's pending inbox rows; without it (a backfill chunk) the caller has
 -- filled sync.work_in straight from the source, and only rows that park or are quarantined enter
 -- the inbox; when such a chunk's pass raises, the chunk enters the inbox and is applied with
 -- failure isolation like any batch. Returns {outcome: n} (zero counts left out).
-create function sync._apply_entity(p_entity text, p_run_id bigint, p_from_inbox boolean default true, p_limit integer default null)
+create function sync._apply_entity(p_entity text, p_run_id bigint, p_from_inbox boolean default true)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -194,7 +194,7 @@ declare
     v_ids bigint[];
 begin
     if p_from_inbox then
-        return sync._apply_isolated(p_entity, p_run_id, sync._apply_prepare(p_entity, p_run_id, p_limit));
+        return sync._apply_isolated(p_entity, p_run_id, sync._apply_prepare(p_entity, p_run_id));
     end if;
     begin
         return sync._apply_work(p_entity, p_run_id, null);
@@ -822,6 +822,6 @@ comment on procedure sync.tick(integer, jsonb, text, text, integer) is
 revoke execute on function sync._apply_order(), sync._add_counts(jsonb, jsonb), sync._sum_outcomes(jsonb, jsonb),
     sync._apply_prepare(text, bigint, integer), sync._row_error(text),
     sync._apply_error_message(text, bigint, text, text, text, text, text), sync._apply_isolated(text, bigint, bigint[]),
-    sync._apply_entity(text, bigint, boolean, integer), sync._apply_work(text, bigint, bigint[]),
+    sync._apply_entity(text, bigint, boolean), sync._apply_work(text, bigint, bigint[]),
     sync._apply_step(bigint, integer), sync._apply(bigint), sync._retry_due_quarantine(bigint) from public;
 revoke execute on procedure sync.tick(integer, jsonb, text, text, integer) from public;

@@ -56,7 +56,7 @@ as $$
 declare
     c sync.conflicts;
     e sync.entities;
-    v_who text := coalesce(resolve_conflict.resolved_by, nullif(current_setting('request.jwt.claim.sub', true), ''), session_user);
+    v_who text := sync._caller(resolve_conflict.resolved_by);
     v_data jsonb;
     v_bad text;
 begin
