@@ -18,6 +18,15 @@ export function errorResponse(status: number, code: string, message: string, ext
   return Response.json({ error: { code, message }, ...extra }, { status });
 }
 
+/** The API error code of each status that SQL raises as `SYnnn`. */
+const SQL_ERROR_CODES: Record<number, string> = {
+  400: "invalid_input",
+  404: "not_found",
+  409: "conflict",
+  429: "rate_limited",
+  501: "not_implemented",
+};
+
 /**
  * Maps a thrown value: HttpError as is, ZodError → 400, SQLSTATE `SYnnn` → nnn with the database's message,
  * anything else → 500 without internals (logged, never returned).
@@ -33,14 +42,11 @@ export function toErrorResponse(e: unknown): Response {
     const m = code.match(/^SY(\d{3})$/);
     if (m) {
       const status = Number(m[1]);
-      const name = status === 404
-        ? "not_found"
-        : status === 409
-        ? "conflict"
-        : status === 400
-        ? "invalid_input"
-        : "error";
-      return errorResponse(status, name, String((e as Error).message));
+      const res = errorResponse(status, SQL_ERROR_CODES[status] ?? "error", String((e as Error).message));
+      // SY429 carries `retry_after <seconds>` in its DETAIL.
+      const retry = String((e as { detail?: unknown }).detail ?? "").match(/^retry_after (\d+)$/);
+      if (retry) res.headers.set("Retry-After", retry[1]);
+      return res;
     }
   }
   console.error("sync: internal error:", e instanceof Error ? `${e.name} ${(e as { code?: string }).code ?? ""}` : e);

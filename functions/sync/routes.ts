@@ -11,9 +11,15 @@ import { discardQuarantined, retryQuarantined } from "./routes/release_quarantin
 import { pauseRun, resumeRun } from "./routes/pause_resume_run.ts";
 import { getHealth } from "./routes/get_health.ts";
 import { getMetrics } from "./routes/get_metrics.ts";
+import { startRun } from "./routes/start_run.ts";
+import { listConflicts, resolveConflict } from "./routes/conflicts.ts";
+import { ackAlert, listAlerts } from "./routes/alerts.ts";
+import { listAudit } from "./routes/audit.ts";
+import { rebuildMappings } from "./routes/rebuild_mappings.ts";
 
 export const ROUTES: Route[] = [
   { method: "POST", path: "/tick", role: "admin", handle: tick },
+  { method: "POST", path: "/runs", role: "admin", handle: startRun },
   { method: "GET", path: "/runs", role: "viewer", handle: listRuns },
   { method: "GET", path: "/runs/:id", role: "viewer", handle: getRun },
   { method: "POST", path: "/runs/:id/cancel", role: "admin", handle: cancelRun },
@@ -26,6 +32,12 @@ export const ROUTES: Route[] = [
   { method: "GET", path: "/quarantine", role: "viewer", handle: listQuarantine },
   { method: "POST", path: "/quarantine/:id/retry", role: "admin", handle: retryQuarantined },
   { method: "POST", path: "/quarantine/:id/discard", role: "admin", handle: discardQuarantined },
+  { method: "GET", path: "/conflicts", role: "viewer", handle: listConflicts },
+  { method: "POST", path: "/conflicts/:id/resolve", role: "admin", handle: resolveConflict },
+  { method: "GET", path: "/alerts", role: "viewer", handle: listAlerts },
+  { method: "POST", path: "/alerts/:id/ack", role: "admin", handle: ackAlert },
+  { method: "GET", path: "/audit", role: "admin", handle: listAudit },
+  { method: "POST", path: "/rebuild-mappings", role: "admin", handle: rebuildMappings },
 ];
 
 /** The route and its parameters for a method and a path relative to `/sync`; `allowed` lists other methods. */

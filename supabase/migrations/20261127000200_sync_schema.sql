@@ -100,7 +100,7 @@ create index audit_at_idx on sync.audit (at);
 
 create table sync.runs (
     id bigserial primary key,
-    mode text not null check (mode in ('incremental', 'backfill', 'verify', 'repair')),
+    mode text not null check (mode in ('incremental', 'backfill', 'verify', 'repair', 'dry_run')),
     status text not null default 'queued'
         check (status in ('queued', 'running', 'paused', 'succeeded', 'partial', 'failed', 'cancelled')),
     trigger text not null default 'manual',
@@ -152,6 +152,8 @@ create table sync.inbox (
 create index inbox_open_idx on sync.inbox (entity, status, legacy_id) where status in ('pending', 'parked', 'quarantined', 'conflict');
 create index inbox_parked_idx on sync.inbox (parent_entity, parent_legacy_id) where status = 'parked';
 create index inbox_run_idx on sync.inbox (run_id);
+-- GET /sync/runs?entity&legacy_id: the runs that touched one legacy row.
+create index inbox_legacy_idx on sync.inbox (entity, legacy_id);
 create index inbox_created_idx on sync.inbox (created_at) where status not in ('pending', 'parked', 'quarantined', 'conflict');
 
 create table sync.quarantine (

@@ -33,6 +33,7 @@ as $$
             'destinations', jsonb_build_object('webhook_url', null, 'email', null)),
         'retention', jsonb_build_object('inbox_days', 7, 'runs_days', 90, 'audit_days', 90),
         'quarantine_retry_minutes', jsonb_build_array(5, 15, 60, 240),
+        'manual_runs_per_minute', 6,
         'entities', '{}'::jsonb);
 $$;
 
@@ -101,6 +102,11 @@ begin
             if jsonb_typeof(v_value) <> 'number' or v_value::numeric <> trunc(v_value::numeric)
                or v_value::numeric not between 100 and 200000 then
                 perform sync._raise(400, format('backfill_batch_size must be an integer from 100 to 200000, got %s', v_value));
+            end if;
+        when 'manual_runs_per_minute' then
+            if jsonb_typeof(v_value) <> 'number' or v_value::numeric <> trunc(v_value::numeric)
+               or v_value::numeric not between 1 and 600 then
+                perform sync._raise(400, format('manual_runs_per_minute must be an integer from 1 to 600, got %s', v_value));
             end if;
         when 'tick_budget_seconds' then
             if jsonb_typeof(v_value) <> 'number' or v_value::numeric <> trunc(v_value::numeric)
@@ -232,6 +238,7 @@ begin
     perform sync._validate_config(v_after);
     update sync.config set settings = v_stored, updated_at = now(), updated_by = v_who;
     insert into sync.config_audit (patch, before, after, changed_by) values (patch, v_before, v_after, v_who);
+    insert into sync.audit (kind, subject, caller, details) values ('config.set', 'config', v_who, jsonb_build_object('patch', patch));
     return v_after;
 end;
 $$;

@@ -627,14 +627,27 @@ begin
 end;
 $$;
 
+-- Closes a queued manual run that its tick could not start (cancelled, with the reason). NULL: nothing.
+create function sync._close_queued(p_run_id bigint, p_reason text)
+returns void
+language sql
+set search_path = ''
+as $$
+    update sync.runs r set status = 'cancelled', ended_at = pg_catalog.clock_timestamp(),
+                           error = jsonb_build_object('phase', 'run', 'category', 'conflict', 'message', p_reason)
+     where r.id = p_run_id and r.status = 'queued';
+$$;
+revoke execute on function sync._close_queued(bigint, text) from public;
+
 -- One scheduled unit: pull and apply batch by batch, each step its own transaction of at most
 -- batch_size changes, until the source is drained or the budget is spent. An unfinished backfill
 -- is advanced one chunk at a time between them (never instead of them: a failing backfill backs
 -- off, changes keep flowing). A procedure without SET or SECURITY DEFINER: both forbid COMMIT
 -- inside it, so every name is schema-qualified instead. One applier at a time (sync._lease_claim):
--- a second caller gets {"status": "already_running", "run": ...} at once.
+-- a second caller gets {"status": "already_running", "run": ...} at once. With run_id, the tick
+-- runs as that queued manual run (sync.start_run), or closes it when it cannot start.
 create procedure sync.tick(max_seconds integer default 50, inout summary jsonb default null, trigger text default null,
-                           caller text default null, idle_seconds integer default 0)
+                           caller text default null, idle_seconds integer default 0, run_id bigint default null)
 language plpgsql
 as $$
 declare
@@ -675,6 +688,7 @@ begin
     v_holder := sync._lease_claim();
     if v_holder is not null then
         summary := jsonb_build_object('status', 'already_running', 'run', v_holder);
+        perform sync._close_queued(tick.run_id, 'another run took the applier first');
         return;
     end if;
     -- The circuit breaker: while open, the source is left alone (no run); once its time is past,
@@ -683,13 +697,24 @@ begin
     if v_open is not null then
         summary := jsonb_build_object('status', 'circuit_open', 'open_until', v_open,
                                       'failures', (select s.failures from sync.source s));
+        perform sync._close_queued(tick.run_id, 'the source is backed off (circuit open)');
         return;
     end if;
-    insert into sync.runs (mode, status, trigger, caller, started_at)
-    values ('incremental', 'running',
-            coalesce(tick.trigger, nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'),
-            sync._caller(tick.caller), v_t0)
-    returning id into v_run;
+    if tick.run_id is not null then
+        update sync.runs r set status = 'running', started_at = v_t0
+         where r.id = tick.run_id and r.mode = 'incremental' and r.status = 'queued'
+        returning r.id into v_run;
+        if v_run is null then
+            summary := jsonb_build_object('status', 'not_queued', 'run', sync.get_run(tick.run_id));
+            return;
+        end if;
+    else
+        insert into sync.runs (mode, status, trigger, caller, started_at)
+        values ('incremental', 'running',
+                coalesce(tick.trigger, nullif(pg_catalog.current_setting('sync.trigger', true), ''), 'manual'),
+                sync._caller(tick.caller), v_t0)
+        returning id into v_run;
+    end if;
     perform sync._lease_set(v_run);
     perform sync._retry_due_quarantine(v_run);
     commit;
@@ -817,11 +842,11 @@ begin
     commit;
 end;
 $$;
-comment on procedure sync.tick(integer, jsonb, text, text, integer) is
+comment on procedure sync.tick(integer, jsonb, text, text, integer, bigint) is
     'Pulls and applies in bounded steps (each committed) until drained (then keeps polling for idle_seconds) or max_seconds is spent, advancing an unfinished backfill between them; returns the run summary. One applier at a time; circuit_open while the source is backed off.';
 revoke execute on function sync._apply_order(), sync._add_counts(jsonb, jsonb), sync._sum_outcomes(jsonb, jsonb),
     sync._apply_prepare(text, bigint, integer), sync._row_error(text),
     sync._apply_error_message(text, bigint, text, text, text, text, text), sync._apply_isolated(text, bigint, bigint[]),
     sync._apply_entity(text, bigint, boolean), sync._apply_work(text, bigint, bigint[]),
     sync._apply_step(bigint, integer), sync._apply(bigint), sync._retry_due_quarantine(bigint) from public;
-revoke execute on procedure sync.tick(integer, jsonb, text, text, integer) from public;
+revoke execute on procedure sync.tick(integer, jsonb, text, text, integer, bigint) from public;

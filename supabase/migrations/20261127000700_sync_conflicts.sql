@@ -108,6 +108,9 @@ begin
     update sync.conflicts k set status = 'resolved', decision = resolve_conflict.decision, resolved_at = now(), resolved_by = v_who
      where k.id = c.id
      returning * into c;
+    insert into sync.audit (kind, subject, caller, details)
+    values ('conflict.resolve', 'conflict:' || c.id, v_who,
+            jsonb_build_object('decision', c.decision, 'entity', c.entity, 'legacy_id', c.legacy_id));
     return to_jsonb(c);
 end;
 $$;

@@ -3,7 +3,7 @@
 create unlogged table sync.work_map (legacy_id bigint primary key, target_id uuid, source_version bigint, deleted boolean);
 revoke all on sync.work_map from public;
 
-create function sync.rebuild_mappings()
+create function sync.rebuild_mappings(caller text default null)
 returns jsonb
 language plpgsql
 security definer
@@ -55,10 +55,14 @@ begin
     end loop;
     -- Held changes that the old UUIDs named are re-derived by the next tick from their legacy
     -- ids; parked ones wait on legacy ids too: nothing in the inbox names a UUID.
-    return jsonb_build_object('entities', v_report, 'unmatched', (select sum((v ->> 'unmatched')::bigint) from jsonb_each(v_report) x (k, v)),
-                              'ms', round(extract(epoch from clock_timestamp() - v_t0) * 1000));
+    v_report := jsonb_build_object('entities', v_report, 'unmatched', (select sum((v ->> 'unmatched')::bigint) from jsonb_each(v_report) x (k, v)),
+                                   'ms', round(extract(epoch from clock_timestamp() - v_t0) * 1000));
+    insert into sync.audit (kind, subject, caller, details)
+    values ('mappings.rebuild', 'id_map', sync._caller(rebuild_mappings.caller),
+            jsonb_build_object('unmatched', v_report -> 'unmatched'));
+    return v_report;
 end;
 $$;
-comment on function sync.rebuild_mappings() is
+comment on function sync.rebuild_mappings(text) is
     'Rebuilds the id map from the target''s legacy id columns after a reseed; reports per entity what was remapped and what could not be matched (legacy ids the map had that no target row holds now).';
-revoke execute on function sync.rebuild_mappings() from public;
+revoke execute on function sync.rebuild_mappings(text) from public;

@@ -3,6 +3,38 @@
 -- Errors: SY400 unknown entity; SY404 unknown run; SY409 the action does not fit the run's state,
 -- or a backfill is already unfinished.
 
+-- Queues the backfill run (not audited: its callers are). Returns the run row.
+create function sync._queue_backfill(entities text[], p_who text)
+returns sync.runs
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_entities text[];
+    v_bad text;
+    v_run bigint;
+    r sync.runs;
+begin
+    select n into v_bad from unnest(entities) n where not exists (select 1 from sync.entities e where e.name = n) limit 1;
+    if v_bad is not null then
+        perform sync._raise(400, format('unknown entity "%s"', v_bad));
+    end if;
+    v_entities := array(select o.name from sync._apply_order() o
+                         where (_queue_backfill.entities is null or o.name = any (_queue_backfill.entities))
+                           and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true));
+    select x.id into v_run from sync.runs x
+     where x.mode = 'backfill' and x.status in ('queued', 'running', 'paused') order by x.id desc limit 1;
+    if v_run is not null then
+        perform sync._raise(409, format('backfill run %s is not finished: cancel it first, or let it finish', v_run),
+                            format('id %s', v_run));
+    end if;
+    v_run := sync._backfill_open(v_entities);
+    update sync.runs x set status = 'queued', trigger = 'manual', caller = p_who, started_at = null
+     where x.id = v_run returning * into r;
+    return r;
+end;
+$$;
+
 create function sync.queue_backfill(entities text[] default null, caller text default null)
 returns jsonb
 language plpgsql
@@ -10,29 +42,11 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_entities text[];
-    v_bad text;
-    v_run bigint;
-    v_who text := sync._caller(queue_backfill.caller);
+    r sync.runs := sync._queue_backfill(entities, sync._caller(queue_backfill.caller));
 begin
-    select n into v_bad from unnest(queue_backfill.entities) n where not exists (select 1 from sync.entities e where e.name = n) limit 1;
-    if v_bad is not null then
-        perform sync._raise(400, format('unknown entity "%s"', v_bad));
-    end if;
-    v_entities := array(select o.name from sync._apply_order() o
-                         where (queue_backfill.entities is null or o.name = any (queue_backfill.entities))
-                           and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true));
-    select r.id into v_run from sync.runs r
-     where r.mode = 'backfill' and r.status in ('queued', 'running', 'paused') order by r.id desc limit 1;
-    if v_run is not null then
-        perform sync._raise(409, format('backfill run %s is not finished: cancel it first, or let it finish', v_run),
-                            format('id %s', v_run));
-    end if;
-    v_run := sync._backfill_open(v_entities);
-    update sync.runs set status = 'queued', trigger = 'manual', caller = v_who, started_at = null where id = v_run;
     insert into sync.audit (kind, subject, caller, details)
-    values ('run.queue', 'run:' || v_run, v_who, jsonb_build_object('mode', 'backfill', 'entities', v_entities));
-    return (select to_jsonb(r) from sync.runs r where r.id = v_run);
+    values ('run.queue', 'run:' || r.id, r.caller, jsonb_build_object('mode', 'backfill', 'entities', r.entities));
+    return to_jsonb(r);
 end;
 $$;
 comment on function sync.queue_backfill(text[], text) is
@@ -94,5 +108,5 @@ $$;
 comment on function sync.resume_run(bigint, text) is
     'Resumes a paused backfill run: queued, ticks continue it from its last chunk. SY404 unknown, SY409 not paused. Audited. Returns the run.';
 
-revoke execute on function sync.queue_backfill(text[], text), sync._pause_resume(bigint, boolean, text),
+revoke execute on function sync._queue_backfill(text[], text), sync.queue_backfill(text[], text), sync._pause_resume(bigint, boolean, text),
     sync.pause_run(bigint, text), sync.resume_run(bigint, text) from public;

@@ -37,11 +37,13 @@ $$;
 comment on function sync.get_run(bigint) is 'One run as the API shows it; SY404 when unknown.';
 revoke execute on function sync.get_run(bigint) from public;
 
--- sync.list_runs(status, from, to, limit, cursor): runs newest first, keyset-paged by id.
+-- sync.list_runs(status, from, to, limit, cursor, entity, legacy_id): runs newest first, keyset-paged by id.
+-- entity: runs that covered it (a backfill of it, or changes of it applied); with legacy_id: runs that
+-- applied a change of that row (as long as the inbox keeps it: retention.inbox_days).
 -- Returns {items, next_cursor} (next_cursor: the id to pass as cursor, NULL on the last page). Writes nothing.
 create function sync.list_runs(
     status text default null, "from" timestamptz default null, "to" timestamptz default null,
-    "limit" integer default 50, cursor bigint default null)
+    "limit" integer default 50, cursor bigint default null, entity text default null, legacy_id bigint default null)
 returns jsonb
 language plpgsql
 stable
@@ -56,6 +58,12 @@ begin
     if list_runs."limit" is null or list_runs."limit" < 1 or list_runs."limit" > 500 then
         perform sync._raise(400, 'limit must be between 1 and 500', format('limit %s', list_runs."limit"));
     end if;
+    if list_runs.legacy_id is not null and list_runs.entity is null then
+        perform sync._raise(400, 'legacy_id needs entity');
+    end if;
+    if list_runs.entity is not null and not exists (select 1 from sync.entities e where e.name = list_runs.entity) then
+        perform sync._raise(400, format('unknown entity "%s"', list_runs.entity));
+    end if;
     select coalesce(jsonb_agg(sync._run_json(p) order by p.id desc), '[]'), count(*), min(p.id)
       into v_items, v_count, v_last
       from (select r.* from sync.runs r
@@ -63,15 +71,20 @@ begin
                and (list_runs."from" is null or r.created_at >= list_runs."from")
                and (list_runs."to" is null or r.created_at < list_runs."to")
                and (list_runs.cursor is null or r.id < list_runs.cursor)
+               and (list_runs.entity is null or list_runs.legacy_id is not null
+                    or r.entities @> array[list_runs.entity] or r.counts ? list_runs.entity)
+               and (list_runs.legacy_id is null
+                    or r.id in (select i.run_id from sync.inbox i
+                                 where i.entity = list_runs.entity and i.legacy_id = list_runs.legacy_id))
              order by r.id desc
              limit list_runs."limit") p;
     return jsonb_build_object('items', v_items,
         'next_cursor', case when v_count = list_runs."limit" then v_last end);
 end;
 $$;
-comment on function sync.list_runs(text, timestamptz, timestamptz, integer, bigint) is
-    'Runs newest first, filtered by status and created_at window, keyset-paged by id: {items, next_cursor}.';
-revoke execute on function sync.list_runs(text, timestamptz, timestamptz, integer, bigint) from public;
+comment on function sync.list_runs(text, timestamptz, timestamptz, integer, bigint, text, bigint) is
+    'Runs newest first, filtered by status, created_at window, entity and legacy id, keyset-paged by id: {items, next_cursor}.';
+revoke execute on function sync.list_runs(text, timestamptz, timestamptz, integer, bigint, text, bigint) from public;
 
 -- sync.list_quarantine(open_only, limit, cursor, images): quarantine rows newest first, keyset-paged by id;
 -- with images, each row carries the change's image (admins only at the API). Returns {items, next_cursor}.

@@ -7,82 +7,10 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
 import { createClient, FunctionsHttpError, type SupabaseClient } from "@supabase/supabase-js";
 import { encodeBase64Url } from "../../scripts/lib/b64.ts";
-import { freePort, type Gateway, startGateway } from "../../scripts/lib/gateway.ts";
-import { makeKeys, signJwt, type StackKeys } from "../../scripts/lib/keys.ts";
+import { freePort, startGateway } from "../../scripts/lib/gateway.ts";
+import { makeKeys, signJwt } from "../../scripts/lib/keys.ts";
 import { paths, TEST } from "../../scripts/lib/stack.ts";
-import { freshPair, type Pair } from "./_helpers.ts";
-
-const VIEWER = { email: "viewer@example.test", password: "viewer-pw-1", sync_role: "viewer" as const };
-const ADMIN = { email: "admin@example.test", password: "admin-pw-1", sync_role: "admin" as const };
-
-interface Api {
-  pair: Pair;
-  gw: Gateway;
-  keys: StackKeys;
-  /** Every response body seen, for the secret scan. */
-  bodies: string[];
-  /** An invoke with the given key (and optional bearer): status and parsed body. */
-  call: (
-    key: string,
-    path: string,
-    opts?: { method?: "GET" | "POST" | "PATCH"; body?: unknown; bearer?: string },
-  ) => Promise<{ status: number; body: Record<string, unknown> }>;
-  /** A client signed in as an operator, and its user id. */
-  signIn: (op: typeof ADMIN | typeof VIEWER) => Promise<{ client: SupabaseClient; id: string }>;
-}
-
-async function withApi(name: string, fn: (api: Api) => Promise<void>): Promise<void> {
-  const pair = await freshPair(name, { empty: true });
-  const keys = await makeKeys();
-  const gw = await startGateway({ port: freePort(), dbUrl: pair.targetUrl, keys, operators: [VIEWER, ADMIN] });
-  const bodies: string[] = [];
-  const invoke = async (
-    client: SupabaseClient,
-    path: string,
-    opts: { method?: "GET" | "POST" | "PATCH"; body?: unknown; bearer?: string } = {},
-  ) => {
-    const r = await client.functions.invoke(path, {
-      method: opts.method ?? "POST",
-      body: opts.body as Record<string, unknown> | undefined,
-      headers: opts.bearer ? { Authorization: `Bearer ${opts.bearer}` } : undefined,
-    });
-    let status = 200;
-    let text = JSON.stringify(r.data);
-    if (r.error) {
-      ok(r.error instanceof FunctionsHttpError, `not an HTTP error: ${r.error}`);
-      status = r.error.context.status;
-      text = await r.error.context.text();
-    }
-    bodies.push(text);
-    return { status, body: JSON.parse(text) };
-  };
-  const api: Api = {
-    pair,
-    gw,
-    keys,
-    bodies,
-    call: (key, path, opts) => invoke(createClient(gw.url, key, { auth: { persistSession: false } }), path, opts),
-    signIn: async (op) => {
-      const client = createClient(gw.url, keys.PUBLISHABLE_KEY, { auth: { persistSession: false } });
-      const { data, error } = await client.auth.signInWithPassword({ email: op.email, password: op.password });
-      ok(!error, String(error));
-      return { client, id: data.user!.id };
-    },
-  };
-  try {
-    await fn(api);
-    // No connection string, password or key in any body.
-    // (The test stack's password is the role's name, which runs name as their caller: the URL's
-    // `:password@` part is what must never appear.)
-    const u = new URL(pair.targetUrl);
-    const secrets = [keys.JWT_SECRET, keys.SECRET_KEY, keys.SERVICE_ROLE_KEY, "postgres://", "postgresql://", u.host];
-    if (u.password) secrets.push(`:${decodeURIComponent(u.password)}@`, `password=${decodeURIComponent(u.password)}`);
-    for (const b of bodies) for (const s of secrets) ok(!b.includes(s), `a response body holds a secret: ${b}`);
-  } finally {
-    await gw.close();
-    await pair.close();
-  }
-}
+import { ADMIN, err, VIEWER, withApi } from "./_api.ts";
 
 const now = () => Math.floor(Date.now() / 1000);
 
@@ -99,8 +27,6 @@ async function foreignEs256(kid: string): Promise<string> {
   const s = await crypto.subtle.sign({ name: "ECDSA", hash: "SHA-256" }, k.privateKey, enc.encode(`${h}.${p}`));
   return `${h}.${p}.${encodeBase64Url(new Uint8Array(s))}`;
 }
-
-const err = (code: string, message: string) => ({ error: { code, message } });
 
 Deno.test("sync API auth: 401, 403 and 200 exactly as api.md lists them", async () => {
   await withApi("api_auth", async (api) => {

@@ -1,0 +1,176 @@
+-- Manual runs (api.md POST /sync/runs): one entry, sync.start_run, for every mode, rate-limited per
+-- caller in SQL (Edge Function isolates are ephemeral) and audited with the verified caller.
+--   incremental: queues a run that the caller's tick then runs (call sync.tick(..., run_id => id));
+--   backfill:    queues a backfill run that ticks advance chunk by chunk (sync._queue_backfill);
+--   dry_run:     pulls one batch and applies it inside a subtransaction that is rolled back, and
+--                reports per entity what the apply would do, with sample rows; writes nothing but
+--                the run record and the audit row (the source's log is not pruned either: the
+--                remote transaction rolls back with it).
+--   verify, repair: answered SY501 until verification exists.
+-- Returns {status: 'accepted', run} or {status: 'already_running', run} (the run in progress).
+-- Errors: SY400 bad input; SY429 the caller's manual runs per minute are spent.
+
+-- Refuses (SY429) a caller that started manual_runs_per_minute runs in the last minute. Serialised
+-- per caller, so two requests at once cannot both slip under the limit.
+create function sync._rate_limit(p_caller text)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_limit integer := (sync.get_config() ->> 'manual_runs_per_minute')::integer;
+    v_oldest timestamptz;
+    v_n integer;
+begin
+    perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sync.rate:' || p_caller));
+    select count(*), min(a.at) into v_n, v_oldest
+      from sync.audit a
+     where a.kind = 'run.start' and a.caller = p_caller and a.at > pg_catalog.clock_timestamp() - interval '1 minute';
+    if v_n >= v_limit then
+        perform sync._raise(429, format('%s manual runs started in the last minute (limit %s, manual_runs_per_minute): retry in %s s',
+                                        v_n, v_limit,
+                                        ceil(extract(epoch from v_oldest + interval '1 minute' - pg_catalog.clock_timestamp()))),
+                            format('retry_after %s',
+                                   ceil(extract(epoch from v_oldest + interval '1 minute' - pg_catalog.clock_timestamp()))));
+    end if;
+end;
+$$;
+
+-- What an apply of the next batch would do, without doing it: one bounded pull (FDW transport; over
+-- the HTTP bridge, what is already in the inbox) and one apply step in a subtransaction that is
+-- rolled back. Returns {counts, samples, changes}: samples are up to 3 changes per entity with their
+-- outcome and, when applied, the target row the apply would write.
+create function sync._dry_run(p_entities text[])
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_config jsonb := sync.get_config();
+    v_run bigint;
+    v_pull jsonb;
+    v_step jsonb;
+    v_result jsonb;
+    v_state text;
+    v_msg text;
+begin
+    begin
+        insert into sync.runs (mode, status, trigger) values ('dry_run', 'running', 'manual') returning id into v_run;
+        if v_config ->> 'transport' = 'fdw' then
+            v_pull := sync._pull(v_run, (v_config ->> 'batch_size')::integer);
+            if v_pull ? 'refused' then
+                perform sync._raise(409, format('the source was refused: %s', v_pull ->> 'refused'));
+            end if;
+        end if;
+        update sync.inbox i set status = 'superseded'
+         where i.status = 'pending' and p_entities is not null and i.entity <> all (p_entities);
+        v_step := sync._apply_step(v_run, null);
+        select jsonb_build_object(
+                   'counts', coalesce(v_step -> 'counts', '{}'),
+                   'changes', (select count(*) from sync.inbox i where i.run_id = v_run),
+                   'pulled', coalesce((v_pull ->> 'changes')::bigint, 0),
+                   'samples', coalesce(jsonb_object_agg(s.entity, s.rows), '{}'))
+          into v_result
+          from (select x.entity,
+                       jsonb_agg(jsonb_build_object('legacy_id', x.legacy_id, 'op', x.op, 'outcome', x.status, 'reason', x.reason,
+                                                    'target', case when x.status = 'applied' and x.op = 'upsert'
+                                                                   then sync._target_image(x.entity, m.target_id) end)
+                                 order by x.legacy_id) as rows
+                  from (select i.*, row_number() over (partition by i.entity order by i.legacy_id) as n
+                          from sync.inbox i where i.run_id = v_run) x
+                  left join sync.id_map m on m.entity = x.entity and m.legacy_id = x.legacy_id
+                 where x.n <= 3
+                 group by x.entity) s;
+        -- Undo everything: the pull, the inbox, the target rows, the id map, the remote prune.
+        raise exception using errcode = 'SYDRY', message = 'dry run', detail = v_result::text;
+    exception when others then
+        get stacked diagnostics v_state = returned_sqlstate, v_msg = pg_exception_detail;
+        if v_state <> 'SYDRY' then
+            raise;
+        end if;
+        return v_msg::jsonb;
+    end;
+end;
+$$;
+
+create function sync.start_run(
+    mode text, entities text[] default null, legacy_ids jsonb default null, since timestamptz default null,
+    "until" timestamptz default null, "all" boolean default false, caller text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_who text := sync._caller(start_run.caller);
+    v_bad text;
+    v_run bigint;
+    v_live jsonb;
+    v_t0 timestamptz := pg_catalog.clock_timestamp();
+    v_result jsonb;
+    r sync.runs;
+begin
+    if start_run.mode is null or start_run.mode not in ('incremental', 'backfill', 'verify', 'repair', 'dry_run') then
+        perform sync._raise(400, format('mode must be incremental, backfill, verify, repair or dry_run, got %s',
+                                        coalesce(start_run.mode, 'nothing')));
+    end if;
+    select n into v_bad from unnest(start_run.entities) n where not exists (select 1 from sync.entities e where e.name = n) limit 1;
+    if v_bad is not null then
+        perform sync._raise(400, format('unknown entity "%s"', v_bad));
+    end if;
+    if start_run.mode in ('verify', 'repair') then
+        perform sync._raise(501, format('%s runs are not available in this version', start_run.mode));
+    end if;
+    if start_run.mode = 'incremental' and start_run.entities is not null then
+        perform sync._raise(400, 'an incremental run covers every entity: leave entities out');
+    end if;
+    if (start_run.legacy_ids is not null or start_run.since is not null or start_run."until" is not null)
+       or start_run."all" then
+        perform sync._raise(400, format('legacy_ids, since, until and all belong to repair runs, not to %s', start_run.mode));
+    end if;
+    perform sync._rate_limit(v_who);
+
+    if start_run.mode = 'backfill' then
+        select * into r from sync.runs x
+         where x.mode = 'backfill' and x.status in ('queued', 'running', 'paused') order by x.id desc limit 1;
+        if found then
+            return jsonb_build_object('status', 'already_running', 'run', sync._run_json(r));
+        end if;
+        v_run := (sync._queue_backfill(start_run.entities, v_who)).id;
+    elsif start_run.mode = 'incremental' then
+        -- Two triggers at once: serialised here, the second sees the first's queued run.
+        perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sync.start_run'));
+        -- A queued run whose tick never came (its isolate died before calling it) is closed.
+        update sync.runs x set status = 'cancelled', ended_at = v_t0,
+                               error = jsonb_build_object('phase', 'run', 'category', 'conflict', 'message', 'its tick never started')
+         where x.mode = 'incremental' and x.status = 'queued' and x.created_at < v_t0 - interval '5 minutes';
+        v_live := coalesce((select sync.get_run(l.run_id) from sync.applier l where sync._lease_alive(l)),
+                           (select sync._run_json(x) from sync.runs x
+                             where x.mode = 'incremental' and x.status = 'queued' order by x.id limit 1));
+        if v_live is not null then
+            return jsonb_build_object('status', 'already_running', 'run', v_live);
+        end if;
+        insert into sync.runs (mode, status, trigger, caller) values ('incremental', 'queued', 'manual', v_who)
+        returning id into v_run;
+    else
+        v_result := sync._dry_run(start_run.entities);
+        insert into sync.runs (mode, status, trigger, caller, entities, started_at, ended_at, counts, summary, timings)
+        values ('dry_run', 'succeeded', 'manual', v_who, start_run.entities, v_t0, pg_catalog.clock_timestamp(),
+                v_result -> 'counts', v_result,
+                jsonb_build_object('total_ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000)))
+        returning id into v_run;
+    end if;
+    insert into sync.audit (kind, subject, caller, details)
+    values ('run.start', 'run:' || v_run, v_who,
+            jsonb_strip_nulls(jsonb_build_object('mode', start_run.mode, 'entities', start_run.entities)));
+    select * into r from sync.runs x where x.id = v_run;
+    return jsonb_build_object('status', 'accepted',
+                              'run', sync._run_json(r) || case when r.mode = 'dry_run'
+                                                               then jsonb_build_object('result', r.summary) else '{}' end);
+end;
+$$;
+comment on function sync.start_run(text, text[], jsonb, timestamptz, timestamptz, boolean, text) is
+    'Starts a manual run (incremental, backfill, dry_run; verify and repair later): {status: accepted | already_running, run}. Rate-limited per caller (SY429), audited.';
+
+revoke execute on function sync._rate_limit(text), sync._dry_run(text[]),
+    sync.start_run(text, text[], jsonb, timestamptz, timestamptz, boolean, text) from public;

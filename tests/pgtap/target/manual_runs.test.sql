@@ -1,0 +1,39 @@
+-- sync.start_run: a second incremental trigger while the first is queued answers already_running with it;
+-- a dry run reports what an apply would do and leaves the inbox, the id map and the target untouched;
+-- the per-caller rate limit (SY429 with retry_after); bad input (SY400) and unbuilt modes (SY501).
+begin;
+select plan(13);
+
+select sync.set_config('{"transport": "http", "manual_runs_per_minute": 3}');
+
+select is(sync.start_run('incremental', caller => 'ann') -> 'status', '"accepted"', 'the first trigger is accepted');
+select is(sync.start_run('incremental', caller => 'bob') -> 'run' -> 'id',
+          (select to_jsonb(max(id)) from sync.runs where mode = 'incremental' and status = 'queued'),
+          'a second trigger while the first is queued names the queued run');
+select is(sync.start_run('incremental', caller => 'bob') ->> 'status', 'already_running', 'and says already_running');
+
+insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at)
+values ('offices', 41, 'upsert', '{"id": 41, "name": "North", "phone": "", "address": "1 Main", "city": "Humble", "state": "TX",
+        "zip_code": "", "is_active": true, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}', 1, now()),
+       ('offices', 42, 'delete', null, 1, now());
+select is(jsonb_path_query_array(sync.start_run('dry_run', caller => 'ann'),
+                                 '$.run.result.samples.offices[*] ? (@.outcome == "applied").legacy_id'),
+          '[41, 42]', 'a dry run samples each change with its outcome');
+select is(sync.get_run((select max(id) from sync.runs where mode = 'dry_run')) -> 'counts',
+          '{"offices": {"inserted": 1}}', 'and counts what the apply would do');
+select is((select jsonb_agg(jsonb_build_object('id', i.legacy_id, 'status', i.status) order by i.legacy_id) from sync.inbox i),
+          '[{"id": 41, "status": "pending"}, {"id": 42, "status": "pending"}]', 'the inbox is untouched');
+select is((select count(*) from public.offices) + (select count(*) from sync.id_map), 0::bigint, 'nothing was written');
+
+select lives_ok($$select sync.start_run('dry_run', caller => 'ann')$$, 'a third run in a minute is allowed');
+select throws_ok($$select sync.start_run('dry_run', caller => 'ann')$$, 'SY429', null, 'the fourth run in a minute is refused');
+select lives_ok($$select sync.start_run('dry_run', caller => 'cy')$$, 'another caller has a budget of its own');
+select throws_ok($$select sync.start_run('sideways')$$, 'SY400',
+                 'mode must be incremental, backfill, verify, repair or dry_run, got sideways', 'an unknown mode');
+select throws_ok($$select sync.start_run('backfill', legacy_ids => '{"offices": [1]}')$$, 'SY400',
+                 'legacy_ids, since, until and all belong to repair runs, not to backfill', 'repair-only arguments');
+select throws_ok($$select sync.start_run('repair')$$, 'SY501', 'repair runs are not available in this version',
+                 'repair is not built yet');
+
+select * from finish();
+rollback;
