@@ -13,6 +13,9 @@ import { psql, withDatabase } from "./lib/psql.ts";
 import { installSource, setupTarget } from "./lib/setup.ts";
 import { paths, ROOT, type StackSpec, start } from "./lib/stack.ts";
 import { runStream } from "./lib/stream.ts";
+import { createClient } from "@supabase/supabase-js";
+import { freePort, startGateway } from "./lib/gateway.ts";
+import { makeKeys } from "./lib/keys.ts";
 
 const BENCH: StackSpec = { name: "bench", port: Number(Deno.env.get("SYNC_BENCH_DB_PORT") ?? 54622), fast: false };
 const args = taskArgs();
@@ -367,6 +370,56 @@ if (want("capture")) {
       });
     }
   }
+}
+
+if (want("api")) {
+  // Each route through the gateway and the function (supabase-js, a secret key), against the route's one SQL
+  // call made directly over postgres.js: the ratio is what HTTP, auth, zod and the function's pool cost.
+  console.log("API latency (gateway → function → SQL) ...");
+  await target`call sync.tick(50, null)`;
+  const keys = await makeKeys();
+  const gw = await startGateway({ port: freePort(), dbUrl: targetUrl, keys });
+  const client = createClient(gw.url, keys.SECRET_KEY, { auth: { persistSession: false } });
+  const [{ id: runId }] = await target`select max(id)::int as id from sync.runs`;
+  const routes: [string, "GET" | "POST", string, Record<string, unknown>?][] = [
+    ["sync/health", "GET", "select sync.health()"],
+    ["sync/metrics", "GET", "select sync.metrics()"],
+    ["sync/runs", "GET", "select sync.list_runs()"],
+    [`sync/runs/${runId}`, "GET", `select sync.get_run(${runId})`],
+    ["sync/config", "GET", "select sync.get_config()"],
+    ["sync/quarantine", "GET", "select sync.list_quarantine()"],
+    ["sync/conflicts", "GET", "select sync.list_conflicts()"],
+    ["sync/alerts", "GET", "select sync.list_alerts()"],
+    ["sync/audit", "GET", "select sync.list_audit()"],
+    ["sync/tick", "POST", "call sync.tick(1, null)", { max_seconds: 1 }],
+  ];
+  const pct = (xs: number[], p: number) =>
+    [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
+  const n = 200;
+  for (const [path, method, sql, body] of routes) {
+    const viaApi: number[] = [];
+    const direct: number[] = [];
+    for (let i = 0; i < n + 10; i++) {
+      let t = performance.now();
+      const r = await client.functions.invoke(path, { method, body });
+      if (r.error) throw new Error(`${method} ${path}: ${r.error.message}`);
+      if (i >= 10) viaApi.push(performance.now() - t);
+      t = performance.now();
+      await target.unsafe(sql);
+      if (i >= 10) direct.push(performance.now() - t);
+    }
+    const p50 = pct(viaApi, 0.5);
+    results.push({
+      measure: `api ${method} /${path.replace(/\/\d+$/, "/:id")} p50 ms`,
+      value: round(p50),
+      unit: "ms",
+      reference: round(pct(direct, 0.5)),
+      ratio: round(pct(direct, 0.5) / p50),
+      bar: `p99 ${round(pct(viaApi, 0.99))} ms (direct ${round(pct(direct, 0.99))}); no bar`,
+      pass: true,
+    });
+  }
+  await gw.close();
 }
 
 await target.end();

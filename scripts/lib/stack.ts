@@ -214,6 +214,12 @@ export async function start(spec: StackSpec): Promise<void> {
 async function postmaster(spec: StackSpec): Promise<void> {
   const p = paths(spec);
   await makeReachable(p.dir);
+  // The port of this start, not the one written at initdb: a changed SYNC_*_PORT takes effect (and
+  // stackOf, which finds a stack by the port in its configuration, finds it).
+  const conf = `${p.data}/postgresql.auto.conf`;
+  const text = await Deno.readTextFile(conf);
+  const moved = text.replace(/^port = \d+$/m, `port = ${spec.port}`);
+  if (moved !== text) await Deno.writeTextFile(conf, moved);
   await asPostgres([`${PG_BIN}/pg_ctl`, "-D", p.data, "-l", p.log, "-w", "-t", "60", "start"]);
 }
 
