@@ -132,6 +132,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
   };
   const log = opts.logFile ? await Deno.open(opts.logFile, { create: true, append: true }) : undefined;
   const children: { decl: FunctionDecl; port: number; child: Deno.ChildProcess }[] = [];
+  const copies: Promise<void>[] = [];
   const stopChildren = async () => {
     for (const c of children) {
       try {
@@ -139,6 +140,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       } catch { /* already gone */ }
       await c.child.status;
     }
+    await Promise.all(copies);
     log?.close();
   };
   try {
@@ -152,10 +154,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
         stdout: log ? "piped" : "null",
         stderr: log ? "piped" : "null",
       }).spawn();
-      if (log) {
-        child.stdout.pipeTo(log.writable, { preventClose: true }).catch(() => {});
-        child.stderr.pipeTo(log.writable, { preventClose: true }).catch(() => {});
-      }
+      // Both streams into the one file (a WritableStream takes one pipe at a time: write chunk by chunk).
+      if (log) { for (const stream of [child.stdout, child.stderr]) copies.push(copyInto(stream, log)); }
       children.push({ decl, port, child });
     }
     await Promise.all(children.map((c) => waitForPort(c.port, c.child, 60_000)));
@@ -265,6 +265,15 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       await stopChildren();
     },
   };
+}
+
+/** Copies a child's output stream into an append-mode log file until the stream ends. */
+async function copyInto(stream: ReadableStream<Uint8Array>, file: Deno.FsFile): Promise<void> {
+  try {
+    for await (const chunk of stream) {
+      for (let off = 0; off < chunk.length;) off += await file.write(chunk.subarray(off));
+    }
+  } catch { /* the file was closed at shutdown */ }
 }
 
 function cors(): Headers {

@@ -35,7 +35,13 @@ export async function withApi(
 ): Promise<void> {
   const pair = await freshPair(name, opts);
   const keys = await makeKeys();
-  const gw = await startGateway({ port: freePort(), dbUrl: pair.targetUrl, keys, operators: [VIEWER, ADMIN] });
+  const logFile = await Deno.makeTempFile({ prefix: "sync-gateway-", suffix: ".log" });
+  const gw = await startGateway({ port: freePort(), dbUrl: pair.targetUrl, keys, operators: [VIEWER, ADMIN], logFile });
+  let closed = false;
+  const closeGateway = async () => {
+    if (!closed) await gw.close();
+    closed = true;
+  };
   const bodies: string[] = [];
   const invoke = async (
     client: SupabaseClient,
@@ -79,8 +85,13 @@ export async function withApi(
     const secrets = [keys.JWT_SECRET, keys.SECRET_KEY, keys.SERVICE_ROLE_KEY, "postgres://", "postgresql://", u.host];
     if (u.password) secrets.push(`:${decodeURIComponent(u.password)}@`, `password=${decodeURIComponent(u.password)}`);
     for (const b of bodies) for (const s of secrets) ok(!b.includes(s), `a response body holds a secret: ${b}`);
+    // Nor in any line the function logged.
+    await closeGateway();
+    const log = await Deno.readTextFile(logFile);
+    for (const s of secrets) ok(!log.includes(s), `the function's log holds a secret: ${log}`);
   } finally {
-    await gw.close();
+    await closeGateway();
+    await Deno.remove(logFile).catch(() => {});
     await pair.close();
   }
 }
