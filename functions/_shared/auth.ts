@@ -3,8 +3,9 @@
  *
  * The decision is made on the `Authorization: Bearer` token (supabase-js always also sends `apikey`; a secret
  * key may come in either header): secret API keys `sb_secret_…` are compared in constant time with the
- * comma-separated `SUPABASE_SECRET_KEYS`; JWTs are verified (HS256 with `SUPABASE_JWT_SECRET`, ES256 through the
- * project's JWKS at `${SUPABASE_URL}/auth/v1/.well-known/jwks.json`, cached per isolate) and must carry `exp`.
+ * `SUPABASE_SECRET_KEYS` (hosted: a JSON dictionary; locally a comma-separated list); JWTs are verified (HS256 with
+ * `SUPABASE_JWT_SECRET`, ES256 with `SUPABASE_JWKS` where hosted provides it, else the project's JWKS fetched from
+ * `${SUPABASE_URL}/auth/v1/.well-known/jwks.json`, cached per isolate) and must carry `exp`.
  * The legacy `service_role` JWT and secret keys are admins; people need `app_metadata.sync_role`.
  */
 import { HttpError } from "./http.ts";
@@ -46,10 +47,27 @@ async function constantTimeEqual(a: string, b: string): Promise<boolean> {
   return diff === 0;
 }
 
+/**
+ * The project's secret keys from `SUPABASE_SECRET_KEYS`: hosted provides a JSON dictionary (`{"default": "sb_secret_…"}`);
+ * a JSON array or a comma-separated list works too (the local gateway's form).
+ */
+export function secretKeys(raw = Deno.env.get("SUPABASE_SECRET_KEYS") ?? ""): string[] {
+  const text = raw.trim();
+  let keys: unknown[] = text.split(",");
+  if (text.startsWith("{") || text.startsWith("[")) {
+    try {
+      const parsed = JSON.parse(text);
+      keys = Array.isArray(parsed) ? parsed : Object.values(parsed);
+    } catch {
+      keys = [];
+    }
+  }
+  return keys.filter((k): k is string => typeof k === "string").map((k) => k.trim()).filter((k) => k);
+}
+
 async function isSecretKey(key: string): Promise<boolean> {
-  const known = (Deno.env.get("SUPABASE_SECRET_KEYS") ?? "").split(",").map((k) => k.trim()).filter((k) => k);
   let match = false;
-  for (const k of known) if (await constantTimeEqual(k, key)) match = true;
+  for (const k of secretKeys()) if (await constantTimeEqual(k, key)) match = true;
   return match;
 }
 
@@ -61,6 +79,15 @@ interface Jwk extends JsonWebKey {
 const jwksCache = new Map<string, { at: number; keys: Jwk[] }>();
 
 async function jwks(base: string | undefined, refresh: boolean): Promise<Jwk[]> {
+  // Hosted provides the project's JWKS as SUPABASE_JWKS; it is the first place to look.
+  const provided = Deno.env.get("SUPABASE_JWKS");
+  if (provided && !refresh) {
+    try {
+      return (JSON.parse(provided) as { keys?: Jwk[] }).keys ?? [];
+    } catch {
+      console.error("auth: SUPABASE_JWKS is not a JSON Web Key Set; fetching the JWKS instead");
+    }
+  }
   if (!base) return [];
   const cached = jwksCache.get(base);
   if (cached && (!refresh || Date.now() - cached.at < 30_000)) return cached.keys;

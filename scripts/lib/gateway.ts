@@ -126,7 +126,10 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     SUPABASE_URL: url,
     SUPABASE_DB_URL: opts.dbUrl,
     SUPABASE_JWT_SECRET: opts.keys.JWT_SECRET,
-    SUPABASE_SECRET_KEYS: opts.keys.SECRET_KEY,
+    // As hosted provides them: the new keys as JSON dictionaries, the JWKS itself.
+    SUPABASE_SECRET_KEYS: JSON.stringify({ default: opts.keys.SECRET_KEY }),
+    SUPABASE_PUBLISHABLE_KEYS: JSON.stringify({ default: opts.keys.PUBLISHABLE_KEY }),
+    SUPABASE_JWKS: JSON.stringify(jwks),
     SUPABASE_ANON_KEY: opts.keys.ANON_KEY,
     SUPABASE_SERVICE_ROLE_KEY: opts.keys.SERVICE_ROLE_KEY,
   };
