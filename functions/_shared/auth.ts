@@ -141,7 +141,8 @@ export async function verifyJwt(token: string, keys: JwtKeys = {}): Promise<Reco
   const data = enc.encode(`${parts[0]}.${parts[1]}`);
   let ok = false;
   if (header.alg === "HS256") {
-    const secret = keys.jwtSecret ?? Deno.env.get("SUPABASE_JWT_SECRET");
+    // Secrets named SUPABASE_* cannot be set on hosted: the legacy JWT secret comes as SYNC_JWT_SECRET there.
+    const secret = keys.jwtSecret ?? Deno.env.get("SUPABASE_JWT_SECRET") ?? Deno.env.get("SYNC_JWT_SECRET");
     if (secret) {
       const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, [
         "verify",
