@@ -1,6 +1,35 @@
 -- The read side of the HTTPS API (api.md): one run, a keyset-paged list of runs, the quarantine list.
 -- Each returns jsonb in the API's shape, so a route is one call.
 
+-- A page: the items (a jsonb array, newest first, each with an id) and the cursor for the next one
+-- (the last id of a full page, else NULL). SY400 for a limit outside 1..500.
+create function sync._page(p_items jsonb, p_limit integer)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object('items', coalesce(p_items, '[]'),
+                              'next_cursor', case when jsonb_array_length(coalesce(p_items, '[]')) = p_limit
+                                                  then p_items -> -1 -> 'id' end);
+$$;
+
+create function sync._check_limit(p_limit integer)
+returns integer
+language plpgsql
+immutable
+set search_path = ''
+as $$
+begin
+    if p_limit is null or p_limit < 1 or p_limit > 500 then
+        perform sync._raise(400, 'limit must be between 1 and 500', format('limit %s', p_limit));
+    end if;
+    return p_limit;
+end;
+$$;
+
+revoke execute on function sync._page(jsonb, integer), sync._check_limit(integer) from public;
+
 -- sync._run_json(r): a run as the API shows it. Returns jsonb. Writes nothing.
 create function sync._run_json(r sync.runs)
 returns jsonb
@@ -51,35 +80,28 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_items jsonb;
-    v_count integer;
-    v_last bigint;
+    v_limit integer := sync._check_limit(list_runs."limit");
 begin
-    if list_runs."limit" is null or list_runs."limit" < 1 or list_runs."limit" > 500 then
-        perform sync._raise(400, 'limit must be between 1 and 500', format('limit %s', list_runs."limit"));
-    end if;
     if list_runs.legacy_id is not null and list_runs.entity is null then
         perform sync._raise(400, 'legacy_id needs entity');
     end if;
     if list_runs.entity is not null and not exists (select 1 from sync.entities e where e.name = list_runs.entity) then
         perform sync._raise(400, format('unknown entity "%s"', list_runs.entity));
     end if;
-    select coalesce(jsonb_agg(sync._run_json(p) order by p.id desc), '[]'), count(*), min(p.id)
-      into v_items, v_count, v_last
-      from (select r.* from sync.runs r
-             where (list_runs.status is null or r.status = list_runs.status)
-               and (list_runs."from" is null or r.created_at >= list_runs."from")
-               and (list_runs."to" is null or r.created_at < list_runs."to")
-               and (list_runs.cursor is null or r.id < list_runs.cursor)
-               and (list_runs.entity is null or list_runs.legacy_id is not null
-                    or r.entities @> array[list_runs.entity] or r.counts ? list_runs.entity)
-               and (list_runs.legacy_id is null
-                    or r.id in (select i.run_id from sync.inbox i
-                                 where i.entity = list_runs.entity and i.legacy_id = list_runs.legacy_id))
-             order by r.id desc
-             limit list_runs."limit") p;
-    return jsonb_build_object('items', v_items,
-        'next_cursor', case when v_count = list_runs."limit" then v_last end);
+    return sync._page((
+        select jsonb_agg(sync._run_json(p) order by p.id desc)
+          from (select r.* from sync.runs r
+                 where (list_runs.status is null or r.status = list_runs.status)
+                   and (list_runs."from" is null or r.created_at >= list_runs."from")
+                   and (list_runs."to" is null or r.created_at < list_runs."to")
+                   and (list_runs.cursor is null or r.id < list_runs.cursor)
+                   and (list_runs.entity is null or list_runs.legacy_id is not null
+                        or r.entities @> array[list_runs.entity] or r.counts ? list_runs.entity)
+                   and (list_runs.legacy_id is null
+                        or r.id in (select i.run_id from sync.inbox i
+                                     where i.entity = list_runs.entity and i.legacy_id = list_runs.legacy_id))
+                 order by r.id desc
+                 limit v_limit) p), v_limit);
 end;
 $$;
 comment on function sync.list_runs(text, timestamptz, timestamptz, integer, bigint, text, bigint) is
@@ -98,28 +120,21 @@ security definer
 set search_path = ''
 as $$
 declare
-    v_items jsonb;
-    v_count integer;
-    v_last bigint;
+    v_limit integer := sync._check_limit(list_quarantine."limit");
 begin
-    if list_quarantine."limit" is null or list_quarantine."limit" < 1 or list_quarantine."limit" > 500 then
-        perform sync._raise(400, 'limit must be between 1 and 500', format('limit %s', list_quarantine."limit"));
-    end if;
-    select coalesce(jsonb_agg(p.item order by p.id desc), '[]'), count(*), min(p.id)
-      into v_items, v_count, v_last
-      from (select q.id,
-                   jsonb_build_object('id', q.id, 'entity', q.entity, 'legacy_id', q.legacy_id, 'reason', q.reason,
-                       'message', q.message, 'created_at', q.created_at, 'released_at', q.released_at,
-                       'released_by', q.released_by, 'resolution', q.resolution)
-                   || case when list_quarantine.images then jsonb_build_object('image', i.image) else '{}' end as item
-              from sync.quarantine q
-              left join sync.inbox i on i.id = q.inbox_id
-             where (not list_quarantine.open_only or q.released_at is null)
-               and (list_quarantine.cursor is null or q.id < list_quarantine.cursor)
-             order by q.id desc
-             limit list_quarantine."limit") p;
-    return jsonb_build_object('items', v_items,
-        'next_cursor', case when v_count = list_quarantine."limit" then v_last end);
+    return sync._page((
+        select jsonb_agg(p.item order by p.id desc)
+          from (select q.id,
+                       jsonb_build_object('id', q.id, 'entity', q.entity, 'legacy_id', q.legacy_id, 'reason', q.reason,
+                           'message', q.message, 'created_at', q.created_at, 'released_at', q.released_at,
+                           'released_by', q.released_by, 'resolution', q.resolution)
+                       || case when list_quarantine.images then jsonb_build_object('image', i.image) else '{}' end as item
+                  from sync.quarantine q
+                  left join sync.inbox i on i.id = q.inbox_id
+                 where (not list_quarantine.open_only or q.released_at is null)
+                   and (list_quarantine.cursor is null or q.id < list_quarantine.cursor)
+                 order by q.id desc
+                 limit v_limit) p), v_limit);
 end;
 $$;
 comment on function sync.list_quarantine(boolean, integer, bigint, boolean) is

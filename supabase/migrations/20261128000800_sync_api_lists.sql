@@ -2,33 +2,6 @@
 -- the audit trail, keyset-paged by id, newest first, as {items, next_cursor}. Row images only when
 -- asked (admins only at the API).
 
--- A page: the items (a jsonb array, newest first, each with an id) and the cursor for the next one
--- (the last id of a full page, else NULL). SY400 for a limit outside 1..500.
-create function sync._page(p_items jsonb, p_limit integer)
-returns jsonb
-language sql
-immutable
-set search_path = ''
-as $$
-    select jsonb_build_object('items', coalesce(p_items, '[]'),
-                              'next_cursor', case when jsonb_array_length(coalesce(p_items, '[]')) = p_limit
-                                                  then p_items -> -1 -> 'id' end);
-$$;
-
-create function sync._check_limit(p_limit integer)
-returns integer
-language plpgsql
-immutable
-set search_path = ''
-as $$
-begin
-    if p_limit is null or p_limit < 1 or p_limit > 500 then
-        perform sync._raise(400, 'limit must be between 1 and 500', format('limit %s', p_limit));
-    end if;
-    return p_limit;
-end;
-$$;
-
 -- Conflicts newest first; status 'open' | 'resolved' | NULL (all); entity; images adds the three row images.
 create function sync.list_conflicts(
     status text default 'open', entity text default null, "limit" integer default 50, cursor bigint default null,
@@ -158,6 +131,5 @@ $$;
 comment on function sync.list_audit(timestamptz, timestamptz, text, text, integer, bigint) is
     'The audit trail newest first, keyset-paged: {items, next_cursor}; filters from, to, kind (or a prefix like ''run.''), caller.';
 
-revoke execute on function sync._page(jsonb, integer), sync._check_limit(integer),
-    sync.list_conflicts(text, text, integer, bigint, boolean), sync.list_alerts(boolean, text, integer, bigint),
+revoke execute on function sync.list_conflicts(text, text, integer, bigint, boolean), sync.list_alerts(boolean, text, integer, bigint),
     sync.ack_alert(bigint, text), sync.list_audit(timestamptz, timestamptz, text, text, integer, bigint) from public;
