@@ -24,7 +24,6 @@ const SQL_ERROR_CODES: Record<number, string> = {
   404: "not_found",
   409: "conflict",
   429: "rate_limited",
-  501: "not_implemented",
 };
 
 /**

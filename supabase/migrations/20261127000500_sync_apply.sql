@@ -487,6 +487,8 @@ begin
 
     update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
      where i.id = any (array(select w.inbox_id from sync.work_w w where w.inbox_id is not null));
+    delete from sync.filtered f
+     where f.entity = p_entity and f.legacy_id = any (array(select w.legacy_id from sync.work_w w));
 
     -- Backfill rows that park or are quarantined enter the inbox, where they wait and are seen.
     if p_ids is null then
@@ -529,6 +531,11 @@ begin
     select count(*) into v_n from sync.work_t t where t.outcome = 'skip';
     if v_n > 0 then
         v_counts := v_counts || jsonb_build_object('skipped', v_n);
+        -- The trace that tells verification a filtered row from a missing one.
+        insert into sync.filtered as f (entity, legacy_id, reason)
+        select p_entity, w.legacy_id, coalesce(t.reason, 'filtered')
+          from sync.work_t t join sync.work_in w on w.work_id = t.work_id where t.outcome = 'skip'
+        on conflict (entity, legacy_id) do update set reason = excluded.reason, at = now();
     end if;
     if v_n > 0 and e.has_deleted_at then
         execute format($q$

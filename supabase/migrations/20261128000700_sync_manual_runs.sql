@@ -6,7 +6,8 @@
 --                reports per entity what the apply would do, with sample rows; writes nothing but
 --                the run record and the audit row (the source's log is not pruned either: the
 --                remote transaction rolls back with it).
---   verify, repair: answered SY501 until verification exists.
+--   verify:      verification now (sync._verify_run), deep with all; repairs what it finds when auto_repair;
+--   repair:      re-reads exactly the given legacy ids (or the rows updated in a since/until window) and applies them.
 -- Returns {status: 'accepted', run} or {status: 'already_running', run} (the run in progress).
 -- Errors: SY400 bad input; SY429 the caller's manual runs per minute are spent.
 
@@ -93,6 +94,35 @@ begin
 end;
 $$;
 
+-- The legacy ids of the rows updated in [since, until) per entity (those whose source table has an
+-- updated_at column; NULL: all),
+-- read from the source: what a repair of a window re-reads. Returns {entity: [ids]}.
+create function sync._window_ids(p_entities text[], p_since timestamptz, p_until timestamptz)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    e sync.entities;
+    v jsonb := '{}';
+    v_ids jsonb;
+begin
+    for e in select x.* from sync.entities x
+              where (p_entities is null or x.name = any (p_entities))
+                and exists (select 1 from pg_catalog.pg_attribute a
+                             where a.attrelid = sync._source_relation(x.name)::regclass and a.attname = 'updated_at'
+                               and not a.attisdropped)
+              order by x.name loop
+        execute format('select coalesce(jsonb_agg(s.%1$I order by s.%1$I), ''[]'') from %2$s s
+                         where ($1 is null or s.updated_at >= $1) and ($2 is null or s.updated_at < $2)',
+                       e.source_pk, sync._source_relation(e.name))
+           into v_ids using p_since, p_until;
+        if jsonb_array_length(v_ids) > 0 then v := v || jsonb_build_object(e.name, v_ids); end if;
+    end loop;
+    return v;
+end;
+$$;
+
 create function sync.start_run(
     mode text, entities text[] default null, legacy_ids jsonb default null, since timestamptz default null,
     "until" timestamptz default null, "all" boolean default false, caller text default null)
@@ -118,15 +148,25 @@ begin
     if v_bad is not null then
         perform sync._raise(400, format('unknown entity "%s"', v_bad));
     end if;
-    if start_run.mode in ('verify', 'repair') then
-        perform sync._raise(501, format('%s runs are not available in this version', start_run.mode));
-    end if;
     if start_run.mode = 'incremental' and start_run.entities is not null then
         perform sync._raise(400, 'an incremental run covers every entity: leave entities out');
     end if;
-    if (start_run.legacy_ids is not null or start_run.since is not null or start_run."until" is not null)
-       or start_run."all" then
-        perform sync._raise(400, format('legacy_ids, since, until and all belong to repair runs, not to %s', start_run.mode));
+    if start_run.mode <> 'repair' and (start_run.legacy_ids is not null or start_run.since is not null or start_run."until" is not null) then
+        perform sync._raise(400, format('legacy_ids, since and until belong to repair runs, not to %s', start_run.mode));
+    end if;
+    if start_run."all" and start_run.mode <> 'verify' then
+        perform sync._raise(400, format('all (a deep check of every row) belongs to verify runs, not to %s', start_run.mode));
+    end if;
+    if start_run.mode = 'repair' then
+        if (start_run.legacy_ids is null) = (start_run.since is null and start_run."until" is null) then
+            perform sync._raise(400, 'a repair takes legacy_ids ({entity: [ids]}) or a since/until window, one of them');
+        end if;
+        if start_run.legacy_ids is not null and (jsonb_typeof(start_run.legacy_ids) <> 'object' or exists (
+               select 1 from jsonb_each(start_run.legacy_ids) x
+                where not exists (select 1 from sync.entities e where e.name = x.key) or jsonb_typeof(x.value) <> 'array'
+                   or exists (select 1 from jsonb_array_elements(x.value) v where jsonb_typeof(v) <> 'number'))) then
+            perform sync._raise(400, 'legacy_ids must map known entities to arrays of legacy ids');
+        end if;
     end if;
     perform sync._rate_limit(v_who);
 
@@ -152,6 +192,15 @@ begin
         end if;
         insert into sync.runs (mode, status, trigger, caller) values ('incremental', 'queued', 'manual', v_who)
         returning id into v_run;
+    elsif start_run.mode in ('verify', 'repair') then
+        r := sync._verify_run(start_run.mode, start_run."all", start_run.entities,
+                              coalesce(start_run.legacy_ids, sync._window_ids(start_run.entities, start_run.since, start_run."until")),
+                              v_who);
+        if r.id is null then
+            return jsonb_build_object('status', 'already_running',
+                                      'run', (select sync.get_run(l.run_id) from sync.applier l where sync._lease_alive(l)));
+        end if;
+        v_run := r.id;
     else
         v_result := sync._dry_run(start_run.entities);
         insert into sync.runs (mode, status, trigger, caller, entities, started_at, ended_at, counts, summary, timings)
@@ -165,12 +214,12 @@ begin
             jsonb_strip_nulls(jsonb_build_object('mode', start_run.mode, 'entities', start_run.entities)));
     select * into r from sync.runs x where x.id = v_run;
     return jsonb_build_object('status', 'accepted',
-                              'run', sync._run_json(r) || case when r.mode = 'dry_run'
+                              'run', sync._run_json(r) || case when r.mode in ('dry_run', 'verify', 'repair')
                                                                then jsonb_build_object('result', r.summary) else '{}' end);
 end;
 $$;
 comment on function sync.start_run(text, text[], jsonb, timestamptz, timestamptz, boolean, text) is
-    'Starts a manual run (incremental, backfill, dry_run; verify and repair later): {status: accepted | already_running, run}. Rate-limited per caller (SY429), audited.';
+    'Starts a manual run (incremental, backfill, dry_run, verify, repair): {status: accepted | already_running, run}. Rate-limited per caller (SY429), audited.';
 
-revoke execute on function sync._rate_limit(text), sync._dry_run(text[]),
+revoke execute on function sync._rate_limit(text), sync._dry_run(text[]), sync._window_ids(text[], timestamptz, timestamptz),
     sync.start_run(text, text[], jsonb, timestamptz, timestamptz, boolean, text) from public;

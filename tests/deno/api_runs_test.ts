@@ -1,7 +1,7 @@
 /**
  * The `sync` Edge Function's run, conflict, alert, audit and rebuild routes through supabase-js, behind the
  * local gateway, on a real target+legacy pair: POST /sync/runs in each mode (202 with the run, 409 with the
- * run in progress, 429 past the caller's limit, 501 for what is not built), a dry run that writes nothing,
+ * run in progress, 429 past the caller's limit, 400 naming bad input), a dry run that writes nothing,
  * pause/resume/cancel in the middle of a backfill, conflicts and alerts with their images and errors, the
  * audit trail (admin only) naming the verified callers, and GET /sync/runs filtered by entity and legacy id.
  */
@@ -76,18 +76,37 @@ Deno.test("POST /sync/runs: incremental runs once (202, then 409 for a second tr
       ["run.start", `run:${won.id}`, "incremental"],
     ]);
 
+    // verify (now, under the applier lease) and repair of given legacy ids: 202 with the finished run.
+    await pair.target`update public.offices set name = 'Edited' where name = 'Office 2'`;
+    await pair.target`select sync.set_config('{"auto_repair": false}')`;
+    const verify = await call(S, "sync/runs", { body: { mode: "verify", all: true } });
+    deepStrictEqual([verify.status, verify.body.mode, verify.body.status], [202, "verify", "succeeded"]);
+    const checked = verify.body.result as { ok: boolean; entities: { offices: { drift: { sample: unknown[] } } } };
+    deepStrictEqual([checked.ok, checked.entities.offices.drift.sample], [false, [{
+      legacy_id: 2,
+      columns: ["name"],
+    }]]);
+    const repair = await call(S, "sync/runs", { body: { mode: "repair", legacy_ids: { offices: [2] } } });
+    deepStrictEqual([repair.status, repair.body.mode, repair.body.counts], [202, "repair", {
+      offices: { conflicts: 1, updated: 1 },
+    }]);
+    deepStrictEqual(
+      (await pair.target`select name from public.offices where legacy_office_id = 2`)[0].name,
+      "Office 2",
+    );
+
     // Filters: runs that touched one legacy row; runs of an entity.
     const [{ legacy_id }] = await pair.target`select legacy_id from sync.id_map where entity = 'offices'
                                               order by legacy_id limit 1`;
     const byRow = await call(S, `sync/runs?entity=offices&legacy_id=${legacy_id}`, { method: "GET" });
     deepStrictEqual((byRow.body.items as { id: number }[]).map((r) => r.id), [won.id]);
     const byEntity = await call(S, "sync/runs?entity=offices", { method: "GET" });
-    deepStrictEqual((byEntity.body.items as { id: number }[]).map((r) => r.id), [won.id, dry.body.id]);
+    deepStrictEqual((byEntity.body.items as { id: number }[]).map((r) => r.id), [repair.body.id, won.id, dry.body.id]);
     deepStrictEqual((await call(S, "sync/runs?entity=patients", { method: "GET" })).body.items, []);
     strictEqual((await call(S, "sync/runs?legacy_id=1", { method: "GET" })).status, 400);
     strictEqual((await call(S, "sync/runs?entity=nope", { method: "GET" })).status, 400);
 
-    // Bad input: 400 naming the problem; verify and repair are not built yet (501); a viewer may not start runs.
+    // Bad input: 400 naming the problem; a viewer may not start runs.
     deepStrictEqual((await call(S, "sync/runs", { body: { mode: "fast" } })).status, 400);
     deepStrictEqual(
       (await call(S, "sync/runs", { body: { mode: "backfill", entities: ["nope"] } })).body,
@@ -103,10 +122,10 @@ Deno.test("POST /sync/runs: incremental runs once (202, then 409 for a second tr
         "an incremental run covers every entity: leave entities out",
       ),
     );
-    const verify = await call(S, "sync/runs", { body: { mode: "verify" } });
-    deepStrictEqual([verify.status, verify.body], [
-      501,
-      err("not_implemented", "verify runs are not available in this version"),
+    const badRepair = await call(S, "sync/runs", { body: { mode: "repair", legacy_ids: { nope: [1] } } });
+    deepStrictEqual([badRepair.status, badRepair.body], [
+      400,
+      err("invalid_input", "legacy_ids must map known entities to arrays of legacy ids"),
     ]);
     const viewer = await api.signIn(VIEWER);
     const v = await viewer.client.functions.invoke("sync/runs", { body: { mode: "incremental" } });

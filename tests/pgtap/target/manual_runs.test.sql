@@ -31,9 +31,9 @@ select lives_ok($$select sync.start_run('dry_run', caller => 'cy')$$, 'another c
 select throws_ok($$select sync.start_run('sideways')$$, 'SY400',
                  'mode must be incremental, backfill, verify, repair or dry_run, got sideways', 'an unknown mode');
 select throws_ok($$select sync.start_run('backfill', legacy_ids => '{"offices": [1]}')$$, 'SY400',
-                 'legacy_ids, since, until and all belong to repair runs, not to backfill', 'repair-only arguments');
-select throws_ok($$select sync.start_run('repair')$$, 'SY501', 'repair runs are not available in this version',
-                 'repair is not built yet');
+                 'legacy_ids, since and until belong to repair runs, not to backfill', 'repair-only arguments');
+select throws_ok($$select sync.start_run('repair', caller => 'dee')$$, 'SY400',
+                 'a repair takes legacy_ids ({entity: [ids]}) or a since/until window, one of them', 'a repair needs its rows');
 
 select * from finish();
 rollback;

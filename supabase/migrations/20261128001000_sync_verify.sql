@@ -1,0 +1,368 @@
+-- Verification and targeted repair (engine.md §8). Generic over the registry: nothing here names a
+-- dispatch table. Per entity:
+--   counts    source rows (one pushed-down count), mapped, live target rows, open changes, filtered;
+--   gaps      legacy ids in the source with no live target row that nothing explains (no open change,
+--             no filter trace), and live target rows whose legacy row is gone (reverse gaps);
+--   integrity duplicate legacy ids in the target, id map entries without their target row (or
+--             pointing at a row with another legacy id), live rows referencing a soft-deleted parent;
+--   drift     the pack's own transform run over the current source rows and compared, typed, column
+--             by column, with the live target rows (entities under source_wins only: the other
+--             strategies keep target edits on purpose); a sample after a run, every row when deep.
+-- Gaps are computed when deep, or when the counts do not add up. Repair re-reads exactly the given
+-- legacy ids and applies them through the normal applier (a gone row is applied as a delete).
+-- Verification reads the source through the FDW and uses the applier's work tables: it runs under
+-- the applier lease, like a tick.
+
+create unlogged table sync.work_ids (id bigint primary key);
+-- The transform's answer for the same rows captured at another time (see sync._drift_check).
+create unlogged table sync.work_t2 of sync.transformed;
+revoke all on sync.work_ids, sync.work_t2 from public;
+
+-- Typed differences between a transformed row (t.data) and the live target row x, over the columns
+-- the transform wrote: SQL for an array of the differing column names.
+create function sync._drift_expr(p_columns text[])
+returns text
+language sql
+immutable
+set search_path = ''
+as $$
+    select 'array_remove(array[' || string_agg(format('case when t.data ? %1$L and d.%1$I is distinct from x.%1$I then %1$L end', c), ', ')
+           || '], null)'
+      from unnest(p_columns) c;
+$$;
+
+-- Drift of the rows in sync.work_in (filled by the caller from the source): the pack's transform over
+-- them, compared with the live target rows. Columns that a transform takes from the capture time
+-- (a source without updated_at) cannot be recomputed from the source: the transform runs a second
+-- time with the capture time moved, and the columns whose values move with it are left out (named
+-- in `unverifiable`). Returns {checked, drifted, sample: [{legacy_id, columns}], unverifiable}.
+create function sync._drift_check(p_entity text, p_sample integer)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    e sync.entities;
+    v jsonb;
+    v_moving text[];
+begin
+    select * into e from sync.entities where name = p_entity;
+    truncate sync.work_t, sync.work_t2;
+    execute format('insert into sync.work_t select * from %s()', e.transform);
+    update sync.work_in w set captured_at = w.captured_at - interval '3 days 7 hours';
+    execute format('insert into sync.work_t2 select * from %s()', e.transform);
+    select coalesce(array_agg(distinct k.key order by k.key), '{}') into v_moving
+      from sync.work_t t join sync.work_t2 t2 on t2.work_id = t.work_id, jsonb_each(t.data) k
+     where t.outcome = 'write' and k.value is distinct from t2.data -> k.key;
+    execute format($q$
+        select jsonb_build_object('checked', count(*), 'drifted', count(*) filter (where cardinality(z.cols) > 0),
+                                  'sample', coalesce(jsonb_agg(jsonb_build_object('legacy_id', z.legacy_id, 'columns', z.cols)
+                                                               order by z.legacy_id) filter (where cardinality(z.cols) > 0 and z.n <= $2), '[]'),
+                                  'unverifiable', to_jsonb($3))
+          from (select w.legacy_id, %3$s as cols,
+                       count(*) filter (where cardinality(%3$s) > 0) over (order by w.legacy_id) as n
+                  from sync.work_t t
+                  join sync.work_in w on w.work_id = t.work_id
+                  -- A lateral probe of the map's primary key: its statistics lag a whole entity behind
+                  -- right after a backfill, and a planner that believes one row is mapped scans it per row.
+                  cross join lateral (select m.target_id from sync.id_map m
+                                       where m.entity = $1 and m.legacy_id = w.legacy_id and not m.deleted offset 0) m
+                  join %1$s x on x.id = m.target_id %4$s
+                  cross join lateral jsonb_populate_record(null::%1$s, t.data) d
+                 where t.outcome = 'write'
+                   and not exists (select 1 from sync.conflicts c where c.entity = $1 and c.legacy_id = w.legacy_id and c.status = 'open')
+                   and not exists (select 1 from sync.inbox i where i.entity = $1 and i.legacy_id = w.legacy_id
+                                      and i.status in ('pending', 'parked', 'quarantined', 'conflict'))) z $q$,
+        e.target_table, e.legacy_id_column,
+        coalesce(sync._drift_expr(array(select c from unnest(e.write_columns) c where c <> all (v_moving))), '''{}''::text[]'),
+        case when e.has_deleted_at then 'and x.deleted_at is null' else '' end)
+    into v using p_entity, p_sample, v_moving;
+    return v;
+end;
+$$;
+
+-- Fills sync.work_in with the current source rows of the given legacy ids (NULL: the key range
+-- (p_after, p_after + p_limit]); ids with no source row are added as deletes when p_deletes.
+create function sync._read_source(p_entity text, p_ids bigint[], p_after bigint default null, p_limit integer default null,
+                                  p_deletes boolean default false)
+returns integer
+language plpgsql
+set search_path = ''
+set jit = off
+as $$
+declare
+    e sync.entities;
+    v_snap text;
+    v_identity jsonb;
+    v_n integer;
+begin
+    select * into e from sync.entities where name = p_entity;
+    select c.snap, c.identity into v_snap, v_identity from sync_src_capture.current_snapshot c;
+    if v_identity is distinct from (select s.identity from sync.source s) then
+        perform sync._raise(409, 'the source is not the one recorded: start a full backfill to re-baseline');
+    end if;
+    truncate sync.work_in;
+    -- Plain key predicates (a range, or = any of an array): postgres_fdw ships them to the source.
+    execute format($q$
+        insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
+        select s.%1$I, s.%1$I, 'upsert', to_jsonb(s), $1, now()
+          from %2$s s
+         where %3$s $q$,
+        e.source_pk, sync._source_relation(p_entity),
+        case when p_ids is null then format('s.%1$I > $3 and s.%1$I <= $3 + $4', e.source_pk)
+             else format('s.%I = any ($2)', e.source_pk) end)
+    using pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, p_ids, p_after, p_limit;
+    get diagnostics v_n = row_count;
+    if p_deletes and p_ids is not null then
+        insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
+        select g.id, g.id, 'delete', null, pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, now()
+          from unnest(p_ids) g (id)
+         where not exists (select 1 from sync.work_in w where w.legacy_id = g.id)
+        on conflict (work_id) do nothing;
+    end if;
+    return v_n;
+end;
+$$;
+
+-- Verifies one entity. Returns {counts, gaps, integrity, drift, ok, repairable: [legacy ids]}.
+create function sync._verify_entity(p_entity text, p_deep boolean, p_sample integer)
+returns jsonb
+language plpgsql
+set search_path = ''
+set jit = off
+as $$
+declare
+    e sync.entities;
+    v_live text;
+    v_counts jsonb;
+    v_gaps jsonb := null;
+    v_integrity jsonb;
+    v_drift jsonb := jsonb_build_object('checked', 0, 'drifted', 0, 'sample', '[]'::jsonb);
+    v_source bigint;
+    v_target bigint;
+    v_open bigint;
+    v_filtered bigint;
+    v_strategy text := coalesce(sync.get_config() #>> array['entities', p_entity, 'conflict_strategy'], 'source_wins');
+    v_chunk integer := (sync.get_config() ->> 'backfill_batch_size')::integer;
+    v_lo bigint;
+    v_hi bigint;
+    v_ids bigint[];
+    v_part jsonb;
+    v_missing bigint[];
+    v_orphaned bigint[];
+    v_fk record;
+    v_orphans jsonb := '{}';
+    v_n bigint;
+begin
+    select * into e from sync.entities where name = p_entity;
+    v_live := case when e.has_deleted_at then 'x.deleted_at is null' else 'true' end;
+    execute format('select count(*) from %s', sync._source_relation(p_entity)) into v_source;
+    execute format('select count(*) from %s x where x.%I is not null and %s', e.target_table, e.legacy_id_column, v_live)
+       into v_target;
+    select count(distinct i.legacy_id) into v_open from sync.inbox i
+     where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict');
+    select count(*) into v_filtered from sync.filtered f where f.entity = p_entity;
+    v_counts := jsonb_build_object('source', v_source, 'target', v_target, 'open', v_open, 'filtered', v_filtered,
+        'mapped', (select count(*) from sync.id_map m where m.entity = p_entity and not m.deleted));
+
+    -- Gaps both ways, when deep or when the counts do not add up.
+    if p_deep or v_source <> v_target + v_open + v_filtered then
+        truncate sync.work_ids;
+        execute format('insert into sync.work_ids select s.%I from %s s', e.source_pk, sync._source_relation(p_entity));
+        execute format($q$
+            select array(select w.id from sync.work_ids w
+                          where not exists (select 1 from %1$s x where x.%2$I = w.id and %3$s)
+                            and not exists (select 1 from sync.inbox i where i.entity = $1 and i.legacy_id = w.id
+                                               and i.status in ('pending', 'parked', 'quarantined', 'conflict'))
+                            and not exists (select 1 from sync.filtered f where f.entity = $1 and f.legacy_id = w.id)
+                          order by w.id) $q$, e.target_table, e.legacy_id_column, v_live)
+        into v_missing using p_entity;
+        execute format($q$
+            select array(select x.%2$I from %1$s x
+                          where x.%2$I is not null and %3$s
+                            and not exists (select 1 from sync.work_ids w where w.id = x.%2$I)
+                          order by x.%2$I) $q$, e.target_table, e.legacy_id_column, v_live)
+        into v_orphaned;
+        v_gaps := jsonb_build_object('missing', cardinality(v_missing), 'missing_sample', to_jsonb(v_missing[1:10]),
+                                     'orphaned', cardinality(v_orphaned), 'orphaned_sample', to_jsonb(v_orphaned[1:10]));
+    end if;
+
+    -- Integrity.
+    execute format('select count(*) from (select x.%2$I from %1$s x where x.%2$I is not null group by 1 having count(*) > 1) d',
+                   e.target_table, e.legacy_id_column) into v_n;
+    v_integrity := jsonb_build_object('duplicate_legacy_ids', v_n);
+    execute format($q$
+        select count(*) from sync.id_map m
+         where m.entity = $1 and not m.deleted
+           and not exists (select 1 from %1$s x where x.id = m.target_id and x.%2$I = m.legacy_id) $q$,
+        e.target_table, e.legacy_id_column) into v_n using p_entity;
+    v_integrity := v_integrity || jsonb_build_object('map_without_target', v_n);
+    -- Live rows whose parent (a registered, soft-deleting target table) is soft-deleted.
+    for v_fk in
+        select a.attname as fk, p.name as parent, p.target_table as parent_table
+          from pg_catalog.pg_constraint c
+          join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+          join sync.entities p on p.target_table = c.confrelid and p.has_deleted_at
+         where c.contype = 'f' and c.conrelid = e.target_table and cardinality(c.conkey) = 1
+         order by a.attname
+    loop
+        execute format('select count(*) from %1$s x join %2$s p on p.id = x.%3$I where %4$s and p.deleted_at is not null',
+                       e.target_table, v_fk.parent_table, v_fk.fk, v_live) into v_n;
+        if v_n > 0 then v_orphans := v_orphans || jsonb_build_object(v_fk.fk, v_n); end if;
+    end loop;
+    v_integrity := v_integrity || jsonb_build_object('live_children_of_deleted_parents', v_orphans);
+
+    -- Drift: a sample of mapped rows spread over the key range, or every source row when deep.
+    if v_strategy = 'source_wins' then
+        if p_deep then
+            execute format('select min(s.%1$I), max(s.%1$I) from %2$s s', e.source_pk, sync._source_relation(p_entity))
+               into v_lo, v_hi;
+            v_lo := v_lo - 1;
+            while v_lo < v_hi loop
+                perform sync._read_source(p_entity, null, v_lo, v_chunk);
+                v_part := sync._drift_check(p_entity, 10);
+                v_drift := jsonb_build_object('checked', (v_drift ->> 'checked')::bigint + (v_part ->> 'checked')::bigint,
+                                              'drifted', (v_drift ->> 'drifted')::bigint + (v_part ->> 'drifted')::bigint,
+                                              'sample', (v_drift -> 'sample') || (v_part -> 'sample'),
+                                              'unverifiable', coalesce(v_part -> 'unverifiable', v_drift -> 'unverifiable'));
+                v_lo := v_lo + v_chunk;
+            end loop;
+        elsif p_sample > 0 then
+            select min(m.legacy_id), max(m.legacy_id) into v_lo, v_hi from sync.id_map m where m.entity = p_entity and not m.deleted;
+            if v_lo is not null then
+                v_ids := array(select distinct s.legacy_id
+                                 from generate_series(1, p_sample) g
+                                cross join lateral (select m.legacy_id from sync.id_map m
+                                                     where m.entity = p_entity and not m.deleted
+                                                       and m.legacy_id >= v_lo + floor(random() * (v_hi - v_lo + 1) + 0 * g)::bigint
+                                                     order by m.legacy_id limit 1) s);
+                perform sync._read_source(p_entity, v_ids);
+                v_drift := sync._drift_check(p_entity, 10);
+            end if;
+        end if;
+        v_drift := jsonb_set(v_drift, '{sample}', coalesce((select jsonb_agg(x) from (select x from jsonb_array_elements(v_drift -> 'sample') x limit 10) s), '[]'));
+    else
+        v_drift := jsonb_build_object('skipped', format('conflict_strategy %s keeps target edits', v_strategy));
+    end if;
+
+    return jsonb_build_object('counts', v_counts, 'gaps', v_gaps, 'integrity', v_integrity, 'drift', v_drift,
+        'ok', coalesce((v_gaps ->> 'missing')::bigint, 0) = 0 and coalesce((v_gaps ->> 'orphaned')::bigint, 0) = 0
+              and (v_integrity ->> 'duplicate_legacy_ids')::bigint = 0 and (v_integrity ->> 'map_without_target')::bigint = 0
+              and v_orphans = '{}' and coalesce((v_drift ->> 'drifted')::bigint, 0) = 0,
+        -- What a targeted repair can fix: gaps both ways and drifted rows (ids, capped).
+        'repairable', to_jsonb((coalesce(v_missing, '{}') || coalesce(v_orphaned, '{}')
+                                || array(select (x ->> 'legacy_id')::bigint from jsonb_array_elements(v_drift -> 'sample') x))[1:10000]));
+end;
+$$;
+
+-- Re-reads exactly the given legacy ids of an entity from the source and applies them through the
+-- applier (ids gone from the source apply as deletes). Returns the apply counts.
+create function sync._repair(p_run_id bigint, p_entity text, p_ids bigint[])
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if cardinality(p_ids) is null or cardinality(p_ids) = 0 then
+        return '{}';
+    end if;
+    perform sync._read_source(p_entity, p_ids, null, null, true);
+    return sync._apply_entity(p_entity, p_run_id, false);
+end;
+$$;
+
+-- Verifies (and, with auto_repair, repairs what it found) the given entities as run p_run_id, which
+-- holds the applier lease. Returns {ok, deep, entities: {entity: …}, repaired: {entity: counts}, ms}.
+create function sync._verify(p_run_id bigint, p_deep boolean, p_entities text[], p_sample integer default 200,
+                             p_repair boolean default null)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_t0 timestamptz := pg_catalog.clock_timestamp();
+    v_entity text;
+    v_one jsonb;
+    v_all jsonb := '{}';
+    v_repaired jsonb := '{}';
+    v_ok boolean := true;
+    v_repair boolean := coalesce(p_repair, (sync.get_config() ->> 'auto_repair')::boolean);
+begin
+    for v_entity in select o.name from sync._apply_order() o
+                     where (p_entities is null or o.name = any (p_entities))
+                       and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true) loop
+        v_one := sync._verify_entity(v_entity, p_deep, p_sample);
+        if v_repair and jsonb_array_length(v_one -> 'repairable') > 0 then
+            v_repaired := v_repaired || jsonb_build_object(v_entity,
+                sync._repair(p_run_id, v_entity, array(select x::bigint from jsonb_array_elements_text(v_one -> 'repairable') x)));
+        end if;
+        v_ok := v_ok and (v_one ->> 'ok')::boolean;
+        v_all := v_all || jsonb_build_object(v_entity, v_one - 'repairable');
+    end loop;
+    return jsonb_build_object('ok', v_ok, 'deep', p_deep, 'entities', v_all, 'repaired', v_repaired,
+                              'ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000));
+end;
+$$;
+
+-- Runs a verify or repair run in the caller's transaction under the applier lease: the run record
+-- (mode, trigger manual, caller), its result in summary and its timing. NULL when another run holds
+-- the lease (the caller answers already_running).
+create function sync._verify_run(p_mode text, p_deep boolean, p_entities text[], p_legacy_ids jsonb, p_caller text)
+returns sync.runs
+language plpgsql
+set search_path = ''
+as $$
+declare
+    r sync.runs;
+    v_result jsonb;
+    v_counts jsonb := '{}';
+    v_entity text;
+    v_ids jsonb;
+    v_t0 timestamptz := pg_catalog.clock_timestamp();
+begin
+    if sync._lease_claim() is not null then
+        return null;
+    end if;
+    insert into sync.runs (mode, status, trigger, caller, entities, started_at)
+    values (p_mode, 'running', 'manual', p_caller, p_entities, v_t0) returning * into r;
+    perform sync._lease_set(r.id);
+    if p_mode = 'verify' then
+        v_result := sync._verify(r.id, p_deep, p_entities);
+        v_counts := v_result -> 'repaired';
+    else
+        for v_entity, v_ids in select key, value from jsonb_each(p_legacy_ids) loop
+            v_counts := v_counts || jsonb_build_object(v_entity,
+                sync._repair(r.id, v_entity, array(select x::bigint from jsonb_array_elements_text(v_ids) x)));
+        end loop;
+        v_result := jsonb_build_object('repaired', v_counts);
+    end if;
+    update sync.runs x set status = 'succeeded', ended_at = pg_catalog.clock_timestamp(), summary = v_result, counts = v_counts,
+                           timings = jsonb_build_object(p_mode || '_ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000))
+     where x.id = r.id returning * into r;
+    perform sync._lease_release(r.id);
+    return r;
+end;
+$$;
+
+create function sync.verify(deep boolean default false, entities text[] default null, caller text default null)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    r sync.runs := sync._verify_run('verify', verify.deep, verify.entities, null, sync._caller(verify.caller));
+begin
+    if r.id is null then
+        perform sync._raise(409, 'a run is applying changes: verify when it ends');
+    end if;
+    return r.summary || jsonb_build_object('run_id', r.id);
+end;
+$$;
+comment on function sync.verify(boolean, text[], text) is
+    'Verifies counts, gaps both ways, integrity and drift per entity (a sample; every row when deep), repairing what it finds when auto_repair is on; recorded as a verify run. SY409 while a run applies.';
+
+revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer),
+    sync._read_source(text, bigint[], bigint, integer, boolean), sync._verify_entity(text, boolean, integer),
+    sync._repair(bigint, text, bigint[]), sync._verify(bigint, boolean, text[], integer, boolean),
+    sync._verify_run(text, boolean, text[], jsonb, text), sync.verify(boolean, text[], text) from public;
