@@ -71,7 +71,7 @@ async function main(all: string[]): Promise<number> {
     return Number(Deno.exitCode ?? 0);
   } catch (e) {
     if (e instanceof UsageError) {
-      console.error(`error: ${e.message}\n\n${USAGE}`);
+      console.error(`error: ${e.message}\n${USAGE.split("\n")[0]}\n(deno task sync help lists the commands)`);
       return 2;
     }
     if (!(e instanceof ApiError)) throw e;

@@ -68,6 +68,33 @@ Deno.test("cli: runs --json, trigger --wait, backfill progress, pause/resume/can
     await pair.legacy.unsafe(`${OFFICES} select 'Office ' || g, '', '', 'Humble', 'TX', '', true, now(), now()
                                          from generate_series(1, 5) g`);
 
+    // status: the health summary; dry-run: counts and sample rows per entity, nothing written.
+    deepStrictEqual(await cli("status"), {
+      code: 0,
+      stdout: "status     ok\nlast run   none\nlast ok    none\nnext run   not scheduled\nlag        -\n" +
+        "queue      pending 0, parked 0, quarantined 0, conflicts 0\n" +
+        "source     circuit closed, 0 failures, last pull -\nalerts     0 open\n",
+      stderr: "",
+    });
+    const dry = await cli("dry-run", "offices");
+    const [{ id: dryId }] = await pair.target`select max(id)::int as id from sync.runs`;
+    const dryLines = dry.stdout.split("\n");
+    deepStrictEqual([dry.code, dryLines.slice(0, 7)], [0, [
+      `dry run ${dryId}: 5 changes pulled, nothing written`,
+      "",
+      "offices",
+      "outcome   rows",
+      "inserted  5",
+      "sample rows:",
+      "legacy_id  op      outcome  reason  target",
+    ]]);
+    deepStrictEqual(dryLines.slice(7).map((l) => l.slice(0, 54)), [
+      '1          upsert  applied  -       {"name":"Office 1"',
+      '2          upsert  applied  -       {"name":"Office 2"',
+      '3          upsert  applied  -       {"name":"Office 3"',
+      "",
+    ]);
+
     // trigger --wait: the run id, then its end and counts.
     const t = await cli("trigger", "--wait", "--interval", "0.1");
     strictEqual(t.code, 0, t.stderr);
@@ -85,6 +112,23 @@ Deno.test("cli: runs --json, trigger --wait, backfill progress, pause/resume/can
     deepStrictEqual(JSON.parse((await cli("--", "runs", "--json")).stdout), list.body);
     const one = await cli("run", String(runId), "--json");
     deepStrictEqual(JSON.parse(one.stdout), (await call(S, `sync/runs/${runId}`, { method: "GET" })).body);
+
+    const [r] = (list.body.items as Record<string, string>[]).filter((x) => x.id === runId);
+    deepStrictEqual((await cli("run", String(runId))).stdout.split("\n").slice(0, 7), [
+      `run ${runId}: incremental, succeeded`,
+      "trigger   manual by secret_key",
+      "entities  all",
+      `started   ${utc(r.started_at)}`,
+      `ended     ${utc(r.ended_at)}`,
+      `duration  ${Date.parse(r.ended_at) - Date.parse(r.started_at)} ms`,
+      "entity   inserted",
+    ]);
+
+    // config set: a merge patch, then the setting as a line of the table.
+    const cfg = await cli("config", "set", '{"batch_size": 1000}');
+    deepStrictEqual([cfg.code, cfg.stdout.split("\n").filter((l) => l.startsWith("batch_size "))], [0, [
+      `batch_size${" ".repeat(cfg.stdout.indexOf("value") - "batch_size".length)}1000`,
+    ]]);
 
     // backfill offices: plain progress lines (not a terminal), the last one done = total, exit 0.
     await pair.target`select sync.set_config('{"backfill_batch_size": 100, "tick_budget_seconds": 1}')`;

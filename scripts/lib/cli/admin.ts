@@ -54,9 +54,18 @@ const status: Command = async (ctx) => {
   ctx.print(h, () => healthSummary(h));
 };
 
-/** A flat `key  value` listing of an object (nested objects as compact JSON). */
+/** Nested objects as dotted keys (`alerts.thresholds.gaps`); arrays and scalars as values. */
+function flatten(o: Obj, prefix = ""): [string, unknown][] {
+  return Object.entries(o).sort(([a], [b]) => a.localeCompare(b)).flatMap(([k, v]) =>
+    v && typeof v === "object" && !Array.isArray(v) && Object.keys(v).length
+      ? flatten(v as Obj, `${prefix}${k}.`)
+      : [[`${prefix}${k}`, v] as [string, unknown]]
+  );
+}
+
+/** The configuration as `setting  value` lines. */
 function keyValues(o: Obj): string {
-  return table(["setting", "value"], Object.entries(o).map(([k, v]) => [k, cell(v)]));
+  return table(["setting", "value"], flatten(o).map(([k, v]) => [k, cell(v)]));
 }
 
 const config: Command = async (ctx) => {

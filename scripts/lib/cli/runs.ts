@@ -72,7 +72,8 @@ const dryRun: Command = async (ctx) => {
       out.push("", entity, table(["outcome", "rows"], Object.entries(counts[entity] ?? {})));
       const rows = samples[entity] ?? [];
       if (rows.length) {
-        const cols = [...new Set(rows.flatMap((s) => Object.keys(s)))];
+        const first = ["legacy_id", "op", "outcome", "reason"];
+        const cols = [...new Set([...first, ...rows.flatMap((s) => Object.keys(s))])];
         out.push("sample rows:", table(cols, rows.map((s) => cols.map((c) => s[c]))));
       }
     }
