@@ -5,7 +5,7 @@
  * 403 for a signed-in viewer, 409 naming the run, 501, usage) and no key or password in any output.
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
-import { type Api, VIEWER, withApi } from "./_api.ts";
+import { ADMIN, type Api, VIEWER, withApi } from "./_api.ts";
 import { ROOT } from "../../scripts/lib/stack.ts";
 
 const OFFICES =
@@ -54,6 +54,14 @@ async function finish(child: Deno.ChildProcess): Promise<Out> {
 function cliAs(api: Api) {
   const env = { API_URL: api.gw.url, SYNC_API_KEY: api.keys.SECRET_KEY };
   return (...args: string[]) => finish(start(env, args));
+}
+
+/** No key, password or connection string in anything the CLI printed in this test (then forgets it). */
+function noSecretPrinted(api: Api): void {
+  const k = api.keys;
+  const secrets = [k.SECRET_KEY, k.SERVICE_ROLE_KEY, k.PUBLISHABLE_KEY, k.ANON_KEY, k.JWT_SECRET, VIEWER.password];
+  secrets.push(ADMIN.password, "postgres://", "postgresql://");
+  for (const p of printed.splice(0)) for (const s of secrets) ok(!p.includes(s), `the CLI printed a secret: ${p}`);
 }
 
 /** The UTC second the CLI prints for a timestamp. */
@@ -150,7 +158,7 @@ Deno.test("cli: runs --json, trigger --wait, backfill progress, pause/resume/can
     const [{ id: bid }] = await pair.target`select max(id)::int as id from sync.runs where mode = 'backfill'`;
     strictEqual(lines[0], `run ${bid} queued: backfill of offices`);
     for (const l of lines.slice(1, -1)) {
-      match(l, /^(queued at 0\/\d+ rows|\[[#-]{30}\] \d+\/500 rows  \d+%  [\d.]+ rows\/s  ETA (-|\d+ s))$/);
+      match(l, /^(queued at 0\/\d+ rows|\[[#-]{30}\] \d+\/500 rows {2}\d+% {2}[\d.]+ rows\/s {2}ETA (-|\d+ s))$/);
     }
     match(lines.at(-1)!, new RegExp(`^run ${bid} succeeded in [\\d.]+ m?s: 500/500 rows$`));
 
@@ -197,6 +205,7 @@ Deno.test("cli: runs --json, trigger --wait, backfill progress, pause/resume/can
       0,
       "usage: deno task sync <command> [options] [--json] [--url <api url>]",
     ]);
+    noSecretPrinted(api);
   });
 });
 
@@ -276,9 +285,6 @@ Deno.test("cli: quarantine, conflicts resolve, alerts ack; a signed-in viewer ge
       stderr: "",
     });
 
-    // No key, password or connection string in anything the CLI printed in this file.
-    const secrets = [keys.SECRET_KEY, keys.SERVICE_ROLE_KEY, keys.PUBLISHABLE_KEY, keys.ANON_KEY, keys.JWT_SECRET];
-    secrets.push(VIEWER.password, "postgres://", "postgresql://");
-    for (const p of printed) for (const s of secrets) ok(!p.includes(s), `the CLI printed a secret: ${p}`);
+    noSecretPrinted(api);
   });
 });
