@@ -27,7 +27,8 @@ const USAGE = `usage: deno task sync <command> [options] [--json] [--url <api ur
   trigger [--wait] [--interval s]          start an incremental run; --wait polls until it ends
   backfill [entity...] [--no-wait]         start a backfill and show its progress until it ends
   dry-run [entity...]                      what an incremental apply would do, per entity, with sample rows
-  verify                                   start a verification run
+  verify [entity...] [--deep]              verify now (counts, gaps, integrity, drift); exit 1 on problems
+  repair <entity> <legacy id...>           re-read exactly those legacy rows and apply them
   pause <run> | resume <run>               pause or resume a backfill
   cancel <run> [--reason text]             cancel a run
   runs [--status s] [--entity e] [--legacy-id n] [--from t] [--to t] [--limit n] [--cursor id]

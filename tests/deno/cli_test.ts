@@ -2,7 +2,7 @@
  * `deno task sync` (scripts/sync.ts) as operators run it: the real task as a subprocess, against the `sync`
  * function behind a gateway of its own on a fresh target+legacy pair (tests/deno/_api.ts). Exact stdout, stderr
  * and exit status: runs, trigger --wait, a backfill's progress lines, run control, the queues, errors (404,
- * 403 for a signed-in viewer, 409 naming the run, 501, usage) and no key or password in any output.
+ * 403 for a signed-in viewer, 409 naming the run, usage), verify and repair, and no key or password in any output.
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert/strict";
 import { ADMIN, type Api, VIEWER, withApi } from "./_api.ts";
@@ -73,6 +73,7 @@ Deno.test("cli: runs --json, trigger --wait, backfill progress, pause/resume/can
     const S = keys.SECRET_KEY;
     const cli = cliAs(api);
     await pair.target`select sync.connect_source(${pair.legacyConninfo})`;
+    await pair.target`select sync.set_config('{"manual_runs_per_minute": 100}')`; // this test starts many runs
     await pair.legacy.unsafe(`${OFFICES} select 'Office ' || g, '', '', 'Humble', 'TX', '', true, now(), now()
                                          from generate_series(1, 5) g`);
 
@@ -181,17 +182,29 @@ Deno.test("cli: runs --json, trigger --wait, backfill progress, pause/resume/can
     const [audit] = await pair.target`select details from sync.audit where kind = 'run.cancel' order by id desc`;
     strictEqual(audit.details.reason, "not now");
 
-    // Errors: unknown run (404), verify not built (501), usage (2).
+    // Errors: unknown run (404), usage (2); verify and repair.
     deepStrictEqual(await cli("run", "999999"), {
       code: 1,
       stdout: "",
       stderr: "error (404 not_found): run 999999 does not exist\n",
     });
-    deepStrictEqual(await cli("verify"), {
-      code: 1,
-      stdout: "",
-      stderr: "error (501 not_implemented): verify runs are not available in this version\n",
-    });
+    const v = await cli("verify", "offices");
+    const [{ id: verifyId }] = await pair.target`select max(id)::int as id from sync.runs`;
+    deepStrictEqual([v.code, v.stdout.split("\n").slice(0, 3)], [0, [
+      `verify run ${verifyId}: ok`,
+      "entity   state  source  target  open  filtered  missing  orphaned  drifted",
+      "offices  ok     500     500     0     0         -        -         0",
+    ]]);
+    await pair.target`update public.offices set name = 'Edited' where legacy_office_id = 3`;
+    await pair.target`select sync.set_config('{"auto_repair": false}')`;
+    const bad = await cli("verify", "offices", "--deep");
+    deepStrictEqual([bad.code, bad.stdout.split("\n")[2]], [
+      1,
+      "offices  PROBLEM  500     500     0     0         0        0         1",
+    ]);
+    const rep = await cli("repair", "offices", "3");
+    deepStrictEqual([rep.code, rep.stdout.split("\n")[0]], [0, `repair run ${verifyId + 2}: succeeded`]);
+    strictEqual((await pair.target`select name from public.offices where legacy_office_id = 3`)[0].name, "Office 3");
     const usage = await cli("pause");
     deepStrictEqual([usage.code, usage.stdout, usage.stderr.split("\n")[0]], [
       2,

@@ -1,5 +1,5 @@
 /**
- * Run commands: `trigger [--wait]`, `backfill [entity...] [--no-wait]`, `dry-run [entity...]`, `verify`,
+ * Run commands: `trigger [--wait]`, `backfill [entity...] [--no-wait]`, `dry-run [entity...]`, `verify [--deep]`, `repair`,
  * `pause|resume <run>`, `cancel <run> [--reason text]`, `runs [filters]`, `run <id>`.
  */
 import { flag, option } from "../args.ts";
@@ -81,13 +81,45 @@ const dryRun: Command = async (ctx) => {
   });
 };
 
+/** `verify [entity...] [--deep]`: a verification run (answered finished); one line per entity, problems first. */
 const verify: Command = async (ctx) => {
-  args(ctx, 0);
-  const run = await ctx.api("POST", "runs", { mode: "verify" }) as Obj;
-  if (!flag(ctx.args, "wait")) return ctx.print(run, () => `run ${run.id} started (verify)`);
-  const end = await waitFor(ctx, run.id);
-  ctx.print(end, () => `${ended(end)}\n${countsTable(end.counts)}`);
-  exitFor(end);
+  const entities = args(ctx, 0, 50, "entity names");
+  const run = await ctx.api("POST", "runs", {
+    mode: "verify",
+    ...(entities.length ? { entities } : {}),
+    ...(flag(ctx.args, "deep") ? { all: true } : {}),
+  }) as Obj;
+  ctx.print(run, () => {
+    const result = (run.result ?? {}) as { ok?: boolean; entities?: Record<string, Obj>; repaired?: Obj };
+    const rows = Object.entries(result.entities ?? {}).map(([name, v]) => {
+      const c = (v.counts ?? {}) as Obj, g = (v.gaps ?? {}) as Obj, d = (v.drift ?? {}) as Obj;
+      return [
+        name,
+        v.ok ? "ok" : "PROBLEM",
+        c.source,
+        c.target,
+        c.open,
+        c.filtered,
+        g.missing ?? "-",
+        g.orphaned ?? "-",
+        d.drifted ?? "-",
+      ];
+    }).sort((a, b) => (a[1] === b[1] ? 0 : a[1] === "PROBLEM" ? -1 : 1));
+    const head = `verify run ${run.id}: ${result.ok ? "ok" : "problems found"}${
+      Object.keys(result.repaired ?? {}).length ? ` (repaired: ${countsSummary(result.repaired)})` : ""
+    }`;
+    return `${head}
+${table(["entity", "state", "source", "target", "open", "filtered", "missing", "orphaned", "drifted"], rows)}`;
+  });
+  if (!(run.result as { ok?: boolean })?.ok) Deno.exitCode = 1;
+};
+
+/** `repair <entity> <legacy id...>`: re-reads exactly those legacy rows and applies them; the counts. */
+const repair: Command = async (ctx) => {
+  const [entity, ...rest] = args(ctx, 2, 1001, "an entity and legacy ids");
+  const ids = rest.map((x) => id(x, "legacy"));
+  const run = await ctx.api("POST", "runs", { mode: "repair", legacy_ids: { [entity]: ids } }) as Obj;
+  ctx.print(run, () => `repair run ${run.id}: ${run.status}\n${countsTable(run.counts)}`);
 };
 
 /** `pause`, `resume`, `cancel`: POST /sync/runs/:id/<action>; prints the run's new status. */
@@ -151,6 +183,7 @@ export const RUN_COMMANDS: Record<string, Command> = {
   backfill,
   "dry-run": dryRun,
   verify,
+  repair,
   pause: control("pause"),
   resume: control("resume"),
   cancel: control("cancel"),
