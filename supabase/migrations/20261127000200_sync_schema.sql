@@ -225,9 +225,11 @@ create table sync.alerts (
     created_at timestamptz not null default now(),
     last_seen_at timestamptz not null default now(),
     acknowledged_at timestamptz,
-    acknowledged_by text
+    acknowledged_by text,
+    resolved_at timestamptz,        -- its condition cleared (sync.evaluate_alerts); an event alert never resolves
+    notified_at timestamptz         -- last handed to the destinations (sync.deliver_alerts)
 );
-create unique index alerts_open_idx on sync.alerts (dedup_key) where acknowledged_at is null;
+create unique index alerts_open_idx on sync.alerts (dedup_key) where acknowledged_at is null and resolved_at is null;
 
 create table sync.config (
     id boolean primary key default true check (id),

@@ -28,10 +28,15 @@ as $$
         'retry', jsonb_build_object('attempts', 5, 'backoff_ms', 200, 'max_backoff_ms', 30000),
         'alerts', jsonb_build_object(
             'thresholds', jsonb_build_object(
-                'consecutive_failures', 3, 'no_success_minutes', 30, 'lag_seconds', 60, 'gaps', 0,
-                'parked_minutes', 60, 'quarantine_growth', 100, 'conflicts_waiting', 1, 'slow_run_factor', 3),
-            'destinations', jsonb_build_object('webhook_url', null, 'email', null)),
-        'retention', jsonb_build_object('inbox_days', 7, 'runs_days', 90, 'audit_days', 90),
+                'consecutive_failures', 3, 'no_success_minutes', 30, 'lag_seconds', 60, 'gaps', 5,
+                'parked_minutes', 60, 'quarantine_growth', 100, 'conflicts_waiting', 1, 'slow_run_factor', 1.5),
+            'destinations', jsonb_build_object(
+                'webhook_url', null, 'webhook_min_severity', 'warning',
+                'email', null, 'email_min_severity', 'critical', 'email_from', 'legacy-sync <sync@example.com>',
+                'email_api_url', 'https://api.resend.com/emails'),
+            'digest_hour_utc', 7),
+        'retention', jsonb_build_object('inbox_days', 7, 'runs_days', 90, 'audit_days', 90, 'conflicts_days', 90,
+                                        'alerts_days', 90, 'logs_days', 2),
         'quarantine_retry_minutes', jsonb_build_array(5, 15, 60, 240),
         'manual_runs_per_minute', 6,
         'entities', '{}'::jsonb);
@@ -141,8 +146,8 @@ begin
             end if;
             for v_sub, v_subvalue in select key, value from jsonb_each(v_value) loop
                 if v_key = 'retry' and v_sub not in ('attempts', 'backoff_ms', 'max_backoff_ms')
-                   or v_key = 'retention' and v_sub not in ('inbox_days', 'runs_days', 'audit_days')
-                   or v_key = 'alerts' and v_sub not in ('thresholds', 'destinations') then
+                   or v_key = 'retention' and v_sub not in ('inbox_days', 'runs_days', 'audit_days', 'conflicts_days', 'alerts_days', 'logs_days')
+                   or v_key = 'alerts' and v_sub not in ('thresholds', 'destinations', 'digest_hour_utc') then
                     perform sync._raise(400, format('unknown configuration key "%s.%s"', v_key, v_sub));
                 end if;
                 if v_key in ('retry', 'retention') and (jsonb_typeof(v_subvalue) <> 'number'
@@ -151,7 +156,12 @@ begin
                    or v_key = 'retention' and v_subvalue::numeric not between 1 and 3650) then
                     perform sync._raise(400, format('%s.%s must be a whole number in range, got %s', v_key, v_sub, v_subvalue));
                 end if;
-                if v_key = 'alerts' and jsonb_typeof(v_subvalue) <> 'object' then
+                if v_key = 'alerts' and v_sub = 'digest_hour_utc' then
+                    if jsonb_typeof(v_subvalue) <> 'number' or v_subvalue::numeric <> trunc(v_subvalue::numeric)
+                       or v_subvalue::numeric not between 0 and 23 then
+                        perform sync._raise(400, format('alerts.digest_hour_utc must be an hour from 0 to 23, got %s', v_subvalue));
+                    end if;
+                elsif v_key = 'alerts' and jsonb_typeof(v_subvalue) <> 'object' then
                     perform sync._raise(400, format('alerts.%s must be an object, got %s', v_sub, v_subvalue));
                 end if;
             end loop;
@@ -160,18 +170,29 @@ begin
             end if;
             if v_key = 'alerts' then
                 for v_sub, v_subvalue in select key, value from jsonb_each(v_value -> 'thresholds') loop
+                    if v_sub not in ('consecutive_failures', 'no_success_minutes', 'lag_seconds', 'gaps', 'parked_minutes',
+                                     'quarantine_growth', 'conflicts_waiting', 'slow_run_factor') then
+                        perform sync._raise(400, format('unknown configuration key "alerts.thresholds.%s"', v_sub));
+                    end if;
                     if jsonb_typeof(v_subvalue) <> 'number' or v_subvalue::numeric < 0 then
                         perform sync._raise(400, format('alerts.thresholds.%s must be a number >= 0, got %s', v_sub, v_subvalue));
                     end if;
                 end loop;
                 for v_sub, v_subvalue in select key, value from jsonb_each(v_value -> 'destinations') loop
-                    if v_sub not in ('webhook_url', 'email') then
+                    if v_sub not in ('webhook_url', 'webhook_min_severity', 'email', 'email_min_severity', 'email_from',
+                                     'email_api_url') then
                         perform sync._raise(400, format('unknown configuration key "alerts.destinations.%s"', v_sub));
+                    elsif v_sub like '%_min_severity' then
+                        if v_subvalue not in ('"info"', '"warning"', '"critical"') then
+                            perform sync._raise(400, format('alerts.destinations.%s must be info, warning or critical, got %s',
+                                                            v_sub, v_subvalue));
+                        end if;
                     elsif v_subvalue <> 'null'::jsonb and (jsonb_typeof(v_subvalue) <> 'string'
-                          or v_sub = 'webhook_url' and v_subvalue #>> '{}' !~ '^https?://'
-                          or v_sub = 'email' and v_subvalue #>> '{}' !~ '^[^@\s]+@[^@\s]+$') then
+                          or v_sub in ('webhook_url', 'email_api_url') and v_subvalue #>> '{}' !~ '^https?://'
+                          or v_sub = 'email' and v_subvalue #>> '{}' !~ '^[^@\s]+@[^@\s]+$'
+                          or v_sub = 'email_from' and v_subvalue #>> '{}' !~ '@') then
                         perform sync._raise(400, format('alerts.destinations.%s is not a valid %s: %s', v_sub,
-                            case v_sub when 'email' then 'email address' else 'http(s) URL' end, v_subvalue));
+                            case when v_sub like 'email%' and v_sub <> 'email_api_url' then 'email address' else 'http(s) URL' end, v_subvalue));
                     end if;
                 end loop;
             end if;

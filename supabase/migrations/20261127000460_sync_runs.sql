@@ -205,11 +205,36 @@ set search_path = ''
 as $$
     insert into sync.alerts as a (kind, severity, dedup_key, message, details)
     values (p_kind, p_severity, p_dedup_key, p_message, p_details)
-    on conflict (dedup_key) where acknowledged_at is null
+    on conflict (dedup_key) where acknowledged_at is null and resolved_at is null
     do update set occurrences = a.occurrences + 1, last_seen_at = pg_catalog.now(), message = excluded.message,
                   details = excluded.details;
 $$;
 revoke execute on function sync._alert(text, text, text, text, jsonb) from public;
+
+-- Resolves the open alert of a dedup key: its condition cleared. It says so (details.resolved) and,
+-- for a critical one, raises an info `recovery` alert. Returns whether one was open.
+create function sync._resolve_alert(p_dedup_key text, p_reason text)
+returns boolean
+language plpgsql
+set search_path = ''
+as $$
+declare
+    a sync.alerts;
+begin
+    update sync.alerts x set resolved_at = pg_catalog.now(), details = x.details || jsonb_build_object('resolved', p_reason)
+     where x.dedup_key = p_dedup_key and x.acknowledged_at is null and x.resolved_at is null
+    returning * into a;
+    if not found then
+        return false;
+    end if;
+    if a.severity = 'critical' then
+        perform sync._alert('recovery', 'info', 'recovery:' || a.dedup_key,
+                            format('recovered: %s (%s)', a.kind, p_reason), jsonb_build_object('alert_id', a.id, 'kind', a.kind));
+    end if;
+    return true;
+end;
+$$;
+revoke execute on function sync._resolve_alert(text, text) from public;
 
 -- True for the errors worth retrying within a tick: the network, a lock or serialization
 -- conflict, a statement timeout on the source.
@@ -238,8 +263,7 @@ begin
         update sync.source s set failures = 0, open_until = null where s.failures > 0
         returning s.failures into v_failures;
         if found then
-            update sync.alerts set acknowledged_at = pg_catalog.now(), acknowledged_by = 'sync (the source answers again)'
-             where kind = 'source_unreachable' and acknowledged_at is null;
+            perform sync._resolve_alert('source_unreachable', 'the source answers again');
         end if;
         return;
     end if;

@@ -329,7 +329,7 @@ begin
                    format('%s %s was deleted in the legacy database (soft-deleted in the target)', p_entity, d.legacy_id),
                    jsonb_build_object('entity', p_entity, 'legacy_id', d.legacy_id, 'target_id', d.target_id)
               from sync.work_del d
-            on conflict (dedup_key) where acknowledged_at is null
+            on conflict (dedup_key) where acknowledged_at is null and resolved_at is null
             do update set occurrences = sync.alerts.occurrences + 1, last_seen_at = now();
         end if;
         update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id

@@ -108,8 +108,7 @@ begin
         )
         update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'backfill'
           from old where q.entity = old.entity and q.legacy_id = old.legacy_id and q.released_at is null;
-        update sync.alerts set acknowledged_at = now(), acknowledged_by = 'sync (re-baselined by a full backfill)'
-         where kind = 'source_changed' and acknowledged_at is null;
+        perform sync._resolve_alert('source_changed', 're-baselined by a full backfill');
     else
         select r.id into v_run from sync.runs r
          where r.mode = 'backfill' and r.status in ('queued', 'running', 'failed', 'partial', 'paused') and r.entities = p_entities

@@ -88,9 +88,14 @@ begin
     timeout_milliseconds := %2$s)$c$, v_max, (v_max + 15) * 1000);
     -- Names of optional extensions go through format(): this compiles, and checks, without them.
     execute format('select %I.schedule($1, $2, $3)', 'cron') into v_job using 'legacy-sync-tick', v_cron, v_command;
-    execute format('select %I.schedule($1, $2, $3)', 'cron') using 'legacy-sync-cleanup', '17 * * * *',
-        'delete from cron.job_run_details where end_time < now() - interval ''2 days''; '
-        || 'delete from net._http_response where created < now() - interval ''2 days''';
+    -- Alerts every minute (evaluated and delivered outside the runs: delivery never blocks one),
+    -- retention every hour, the digest and the deep verification once a day.
+    execute format('select %I.schedule($1, $2, $3)', 'cron') using 'legacy-sync-alerts', '* * * * *',
+        'select sync.evaluate_alerts(); select sync.deliver_alerts();';
+    execute format('select %I.schedule($1, $2, $3)', 'cron') using 'legacy-sync-cleanup', '17 * * * *', 'select sync.prune();';
+    execute format('select %I.schedule($1, $2, $3)', 'cron') using 'legacy-sync-daily',
+        format('0 %s * * *', (sync.get_config() #>> '{alerts,digest_hour_utc}')::integer),
+        'select sync.digest(); select sync.verify(true, null, ''schedule'', 300);';
     perform sync.set_config(jsonb_build_object('schedule_interval', every), v_who);
     insert into sync.audit (kind, subject, caller, details)
     values ('schedule.set', 'schedule', v_who, jsonb_build_object('every', every, 'cron', v_cron));
@@ -114,8 +119,8 @@ begin
     if to_regclass('cron.job') is null then
         return jsonb_build_object('removed', v_removed);
     end if;
-    for v_name in execute format('select jobname from %I.job where jobname in ($1, $2) order by jobname', 'cron')
-                  using 'legacy-sync-tick', 'legacy-sync-cleanup' loop
+    for v_name in execute format('select jobname from %I.job where jobname = any ($1) order by jobname', 'cron')
+                  using array['legacy-sync-tick', 'legacy-sync-alerts', 'legacy-sync-cleanup', 'legacy-sync-daily'] loop
         execute format('select %I.unschedule($1)', 'cron') using v_name;
         v_removed := v_removed || v_name;
     end loop;

@@ -63,7 +63,7 @@ as $$
         'alerts', coalesce((select jsonb_agg(jsonb_build_object('id', a.id, 'kind', a.kind, 'severity', a.severity, 'message', a.message,
                                                                 'occurrences', a.occurrences, 'last_seen_at', a.last_seen_at)
                                              order by a.last_seen_at desc)
-                              from (select * from sync.alerts a where a.acknowledged_at is null order by a.last_seen_at desc limit 10) a), '[]'),
+                              from (select * from sync.alerts a where a.acknowledged_at is null and a.resolved_at is null order by a.last_seen_at desc limit 10) a), '[]'),
         'trend', coalesce((select jsonb_agg(t order by t.hour)
                              from (select date_trunc('hour', r.started_at) as hour, count(*) as runs,
                                           count(*) filter (where r.status = 'failed') as failed,
@@ -112,7 +112,7 @@ as $$
         union all select 50, '# HELP sync_alerts_open Open alerts by severity.'
         union all select 51, '# TYPE sync_alerts_open gauge'
         union all select 52 + o, format('sync_alerts_open{severity="%s"} %s', s,
-                                        (select count(*) from sync.alerts a where a.acknowledged_at is null and a.severity = s))
+                                        (select count(*) from sync.alerts a where a.acknowledged_at is null and a.resolved_at is null and a.severity = s))
           from unnest(array['critical', 'warning', 'info']) with ordinality x (s, o)
     ) m;
 $$;

@@ -60,9 +60,9 @@ begin
                        jsonb_build_object('id', a.id, 'kind', a.kind, 'severity', a.severity, 'message', a.message,
                            'details', a.details, 'occurrences', a.occurrences, 'created_at', a.created_at,
                            'last_seen_at', a.last_seen_at, 'acknowledged_at', a.acknowledged_at,
-                           'acknowledged_by', a.acknowledged_by) as item
+                           'acknowledged_by', a.acknowledged_by, 'resolved_at', a.resolved_at) as item
                   from sync.alerts a
-                 where (not list_alerts.open_only or a.acknowledged_at is null)
+                 where (not list_alerts.open_only or a.acknowledged_at is null and a.resolved_at is null)
                    and (list_alerts.severity is null or a.severity = list_alerts.severity)
                    and (list_alerts.cursor is null or a.id < list_alerts.cursor)
                  order by a.id desc

@@ -344,7 +344,8 @@ begin
 end;
 $$;
 
-create function sync.verify(deep boolean default false, entities text[] default null, caller text default null)
+create function sync.verify(deep boolean default false, entities text[] default null, caller text default null,
+                            wait_seconds integer default 0)
 returns jsonb
 language plpgsql
 security definer
@@ -352,17 +353,23 @@ set search_path = ''
 as $$
 declare
     r sync.runs := sync._verify_run('verify', verify.deep, verify.entities, null, sync._caller(verify.caller));
+    v_until timestamptz := pg_catalog.clock_timestamp() + make_interval(secs => greatest(verify.wait_seconds, 0));
 begin
+    -- Scheduled ticks leave a gap between them: a waiting verification takes the lease there.
+    while r.id is null and pg_catalog.clock_timestamp() < v_until loop
+        perform pg_catalog.pg_sleep(0.2);
+        r := sync._verify_run('verify', verify.deep, verify.entities, null, sync._caller(verify.caller));
+    end loop;
     if r.id is null then
         perform sync._raise(409, 'a run is applying changes: verify when it ends');
     end if;
     return r.summary || jsonb_build_object('run_id', r.id);
 end;
 $$;
-comment on function sync.verify(boolean, text[], text) is
+comment on function sync.verify(boolean, text[], text, integer) is
     'Verifies counts, gaps both ways, integrity and drift per entity (a sample; every row when deep), repairing what it finds when auto_repair is on; recorded as a verify run. SY409 while a run applies.';
 
 revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer),
     sync._read_source(text, bigint[], bigint, integer, boolean), sync._verify_entity(text, boolean, integer),
     sync._repair(bigint, text, bigint[]), sync._verify(bigint, boolean, text[], integer, boolean),
-    sync._verify_run(text, boolean, text[], jsonb, text), sync.verify(boolean, text[], text) from public;
+    sync._verify_run(text, boolean, text[], jsonb, text), sync.verify(boolean, text[], text, integer) from public;

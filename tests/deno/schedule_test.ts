@@ -30,11 +30,13 @@ Deno.test("sync.schedule creates the cron job from Vault entries; unschedule rem
     const [{ s }] = await sql`select sync.schedule('1 minute', 'tester') as s`;
     deepStrictEqual([s.job, s.schedule, s.every, s.tick_seconds], ["legacy-sync-tick", "* * * * *", "1 minute", 59]);
     const jobs = await sql`select jobname, schedule, command from cron.job order by jobname`;
-    deepStrictEqual(jobs.map((j) => [j.jobname, j.schedule]), [["legacy-sync-cleanup", "17 * * * *"], [
-      "legacy-sync-tick",
-      "* * * * *",
-    ]]);
-    const command = jobs[1].command as string;
+    deepStrictEqual(jobs.map((j) => [j.jobname, j.schedule, j.jobname === "legacy-sync-tick" ? "" : j.command]), [
+      ["legacy-sync-alerts", "* * * * *", "select sync.evaluate_alerts(); select sync.deliver_alerts();"],
+      ["legacy-sync-cleanup", "17 * * * *", "select sync.prune();"],
+      ["legacy-sync-daily", "0 7 * * *", "select sync.digest(); select sync.verify(true, null, 'schedule', 300);"],
+      ["legacy-sync-tick", "* * * * *", ""],
+    ]);
+    const command = jobs[3].command as string;
     ok(command.includes("/functions/v1/sync/tick") && command.includes("timeout_milliseconds := 74000"), command);
     ok(!command.includes("sb_secret_test"), "the key is read from Vault at run time, not stored in the job");
     // The job's command really queues the request with the Vault entries.
@@ -50,7 +52,7 @@ Deno.test("sync.schedule creates the cron job from Vault entries; unschedule rem
     deepStrictEqual(every, "1 minute");
 
     const [{ u }] = await sql`select sync.unschedule('tester') as u`;
-    deepStrictEqual(u.removed, ["legacy-sync-cleanup", "legacy-sync-tick"]);
+    deepStrictEqual(u.removed, ["legacy-sync-alerts", "legacy-sync-cleanup", "legacy-sync-daily", "legacy-sync-tick"]);
     const [{ n }] = await sql`select count(*)::int as n from cron.job where jobname like 'legacy-sync-%'`;
     deepStrictEqual(n, 0);
     const audit = await sql`select kind, caller from sync.audit where kind like 'schedule.%' order by id desc limit 2`;

@@ -48,7 +48,7 @@ Deno.test("a pull from another source is refused until a full backfill re-baseli
     const [{ identity: after }] = await p.target`select identity from sync.source`;
     ok(after.database === copyName && JSON.stringify(after) !== JSON.stringify(before), JSON.stringify(after));
     const [{ open }] = await p.target`select count(*)::int as open from sync.alerts
-                                      where kind = 'source_changed' and acknowledged_at is null`;
+                                      where kind = 'source_changed' and acknowledged_at is null and resolved_at is null`;
     deepStrictEqual(open, 0);
     await copy`update dispatch_patient set last_name = 'After' where id = ${pt.id}`;
     deepStrictEqual((await tick(p.target)).status, "succeeded");

@@ -51,7 +51,7 @@ Deno.test("the reader locked out for several ticks: runs fail as source errors, 
     const counts = back.counts as Record<string, Record<string, number>>;
     deepStrictEqual([counts.patients, counts.offices], [{ updated: 1 }, { inserted: 3 }]);
     deepStrictEqual(await oracleDiff(p.target), []);
-    const [{ closed }] = await p.target`select acknowledged_at is not null as closed from sync.alerts
+    const [{ closed }] = await p.target`select resolved_at is not null as closed from sync.alerts
                                         where kind = 'source_unreachable'`;
     deepStrictEqual(closed, true, "the alert clears when the source answers");
     const [{ failures }] = await p.target`select failures from sync.source`;
