@@ -824,12 +824,20 @@ begin
     end if;
     v_status := case when (select r.status from sync.runs r where r.id = v_run) = 'cancelled' then 'cancelled'
                      when v_error is null then 'succeeded' when v_batches > 0 or v_counts <> '{}' then 'partial' else 'failed' end;
-    -- Lag: source capture (the writing transaction's start) → applied here, over this run's rows.
+    -- Lag: source commit → applied here, over this run's rows. The commit is not recorded on the
+    -- source (captured_at is the writing statement's time); it happened after that and after the
+    -- previous batch's snapshot (else that batch had it), and before this batch's: the later of
+    -- the two is the commit time, to within one poll, never after the real one.
     select jsonb_build_object('p50', round((percentile_cont(0.5) within group (order by l) * 1000)::numeric),
                               'p99', round((percentile_cont(0.99) within group (order by l) * 1000)::numeric))
       into v_lag
-      from (select extract(epoch from i.applied_at - i.captured_at) as l
-              from sync.inbox i where i.run_id = v_run and i.status in ('applied', 'skipped') and i.batch_id is not null) x;
+      from (select extract(epoch from i.applied_at - greatest(i.captured_at, p.prev_at)) as l
+              from sync.inbox i
+              join (select d.batch_id,
+                           (select b.pulled_at from sync.batches b where b.id < d.batch_id order by b.id desc limit 1) as prev_at
+                      from (select distinct i2.batch_id from sync.inbox i2 where i2.run_id = v_run and i2.batch_id is not null) d) p
+                on p.batch_id = i.batch_id
+             where i.run_id = v_run and i.status in ('applied', 'skipped')) x;
     summary := jsonb_build_object(
         'run_id', v_run, 'status', v_status, 'batches', v_batches, 'changes', v_changes, 'rows', v_rows,
         'counts', v_counts,

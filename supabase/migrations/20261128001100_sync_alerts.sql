@@ -405,6 +405,13 @@ begin
     get diagnostics v_n = row_count;
     v := v || jsonb_build_object('audit', v_n);
     delete from sync.config_audit a where a.changed_at < pg_catalog.now() - make_interval(days => (r ->> 'audit_days')::integer);
+    -- Empty batches (every idle poll records one: the lag's commit bound reads the last) after a few days.
+    delete from sync.batches b
+     where b.changes = 0 and b.pulled_at < pg_catalog.now() - make_interval(days => (r ->> 'logs_days')::integer)
+       and b.id < (select max(x.id) from sync.batches x)
+       and not exists (select 1 from sync.inbox i where i.batch_id = b.id);
+    get diagnostics v_n = row_count;
+    v := v || jsonb_build_object('empty_batches', v_n);
     -- Runs, except the last of each mode (health and alerts read them), with their batches.
     delete from sync.batches b
      where b.run_id in (select x.id from sync.runs x where x.created_at < pg_catalog.now() - make_interval(days => (r ->> 'runs_days')::integer))
