@@ -107,8 +107,24 @@ as $$
         union all select 40, '# HELP sync_source_failures Consecutive ticks whose pull failed; sync_circuit_open is 1 while ticks back off.'
         union all select 41, '# TYPE sync_source_failures gauge'
         union all select 42, format('sync_source_failures %s', coalesce((select s.failures from sync.source s), 0))
-        union all select 43, '# TYPE sync_circuit_open gauge'
+        union all select 43, '# HELP sync_circuit_open 1 while ticks back off from a failing source.'
+        union all select 43.5, '# TYPE sync_circuit_open gauge'
         union all select 44, format('sync_circuit_open %s', coalesce((select (s.open_until > now())::integer from sync.source s), 0))
+        union all select 45, '# HELP sync_throughput_rows_per_second Rows applied per second over the last successful run.'
+        union all select 46, '# TYPE sync_throughput_rows_per_second gauge'
+        union all select 47, format('sync_throughput_rows_per_second %s', coalesce((select (l.summary ->> 'throughput')::numeric from last_ok l), 0))
+        union all select 60, '# HELP sync_run_errors_total Failed or partial runs by error category (network, source, validation, conflict, database).'
+        union all select 61, '# TYPE sync_run_errors_total counter'
+        union all select 62 + o, format('sync_run_errors_total{category="%s"} %s', c,
+                                        (select count(*) from sync.runs r where r.error ->> 'category' = c))
+          from unnest(array['network', 'source', 'validation', 'conflict', 'database']) with ordinality x (c, o)
+        union all select 70, '# HELP sync_quarantine_open Quarantined changes not released, by reason.'
+        union all select 71, '# TYPE sync_quarantine_open gauge'
+        union all select 72, format('sync_quarantine_open{reason="%s"} %s', q.reason, q.n)
+          from (select q.reason, count(*) as n from sync.quarantine q where q.released_at is null group by 1) q
+        union all select 80, '# HELP sync_conflicts_open Conflicts waiting for a decision.'
+        union all select 81, '# TYPE sync_conflicts_open gauge'
+        union all select 82, format('sync_conflicts_open %s', (select count(*) from sync.conflicts c where c.status = 'open'))
         union all select 50, '# HELP sync_alerts_open Open alerts by severity.'
         union all select 51, '# TYPE sync_alerts_open gauge'
         union all select 52 + o, format('sync_alerts_open{severity="%s"} %s', s,
@@ -116,6 +132,6 @@ as $$
           from unnest(array['critical', 'warning', 'info']) with ordinality x (s, o)
     ) m;
 $$;
-comment on function sync.metrics() is 'The metrics in Prometheus text format: lag, inbox depth by status, runs by mode and status, phase durations, source failures and circuit, open alerts. Read-only.';
+comment on function sync.metrics() is 'The metrics in Prometheus text format: lag, throughput, inbox depth by status, runs by mode and status, errors by category, phase durations, source failures and circuit, open quarantine, conflicts and alerts. Read-only.';
 
 revoke execute on function sync.health(), sync._next_tick(), sync.metrics() from public;
