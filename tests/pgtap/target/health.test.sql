@@ -29,12 +29,15 @@ select is(sync.health() ->> 'status', 'degraded', 'an open circuit breaker degra
 
 select is(array(select l from regexp_split_to_table(sync.metrics(), e'\n') l where l !~ '^#' and l <> '' order by l),
           array['sync_alerts_open{severity="critical"} 0', 'sync_alerts_open{severity="info"} 0', 'sync_alerts_open{severity="warning"} 1',
-                'sync_circuit_open 1', 'sync_inbox_changes{status="conflict"} 0', 'sync_inbox_changes{status="parked"} 2',
+                'sync_circuit_open 1', 'sync_conflicts_open 0', 'sync_inbox_changes{status="conflict"} 0', 'sync_inbox_changes{status="parked"} 2',
                 'sync_inbox_changes{status="pending"} 1', 'sync_inbox_changes{status="quarantined"} 0',
                 'sync_lag_seconds{quantile="0.5"} 0.3', 'sync_lag_seconds{quantile="0.99"} 1.5',
+                'sync_run_errors_total{category="conflict"} 0', 'sync_run_errors_total{category="database"} 0',
+                'sync_run_errors_total{category="network"} 0', 'sync_run_errors_total{category="source"} 0',
+                'sync_run_errors_total{category="validation"} 0',
                 'sync_run_phase_seconds{phase="apply"} 0.48', 'sync_run_phase_seconds{phase="pull"} 0.12',
                 'sync_runs_total{mode="incremental",status="failed"} 1', 'sync_runs_total{mode="incremental",status="succeeded"} 2',
-                'sync_source_failures 2'],
+                'sync_source_failures 2', 'sync_throughput_rows_per_second 0'],
           'the metrics, in Prometheus text format');
 
 select * from finish();
