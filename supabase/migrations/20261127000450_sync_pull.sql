@@ -183,8 +183,10 @@ begin
         end if;
         loop
             v_blocks := s.page_blocks;
-            v_changes := sync._pull_keys(v_bound, s.cursor_snapshot, s.page_block, s.page_block + v_blocks, v_limit + 1);
-            -- A page never exceeds batch_size changes (one block, at most 291 rows, is the floor).
+            -- A page never exceeds batch_size changes, but one block (at most 291 log rows) is the floor
+            -- and is read whole: cut at batch_size, the rest of its rows would be skipped for good.
+            v_changes := sync._pull_keys(v_bound, s.cursor_snapshot, s.page_block, s.page_block + v_blocks,
+                                         case when v_blocks = 1 then null else v_limit + 1 end);
             exit when v_changes <= v_limit or v_blocks = 1;
             s.page_blocks := greatest(1, v_blocks / 2);
         end loop;
