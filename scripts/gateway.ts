@@ -9,7 +9,7 @@ import { apiPort, operators } from "./lib/gateway_process.ts";
 import { DEMO, keys, paths, TEST } from "./lib/stack.ts";
 
 const args = taskArgs();
-const spec = option(args, "stack") === "test" ? TEST : DEMO;
+const spec = option(args, "stack") === TEST.name ? TEST : DEMO;
 const port = Number(option(args, "port") ?? apiPort(spec));
 const gw = await startGateway({
   port,

@@ -29,6 +29,8 @@ export interface GatewayOptions {
   operators?: Operator[];
   /** Where the child functions' output goes (default: discarded). */
   logFile?: string;
+  /** More secrets the functions get (e.g. SYNC_SOURCE_URL for the HTTP bridge). */
+  env?: Record<string, string>;
 }
 
 export interface Gateway {
@@ -132,6 +134,7 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     SUPABASE_JWKS: JSON.stringify(jwks),
     SUPABASE_ANON_KEY: opts.keys.ANON_KEY,
     SUPABASE_SERVICE_ROLE_KEY: opts.keys.SERVICE_ROLE_KEY,
+    ...opts.env,
   };
   const log = opts.logFile ? await Deno.open(opts.logFile, { create: true, append: true }) : undefined;
   const children: { decl: FunctionDecl; port: number; child: Deno.ChildProcess }[] = [];

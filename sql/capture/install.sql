@@ -1,5 +1,5 @@
--- Capture on the legacy source, version 2. Idempotent: run again to install, or to upgrade from
--- version 1 in place (log rows kept, the application writing all along). A second run changes
+-- Capture on the legacy source, version 3. Idempotent: run again to install, or to upgrade from
+-- version 1 or 2 in place (log rows kept, the application writing all along). A second run changes
 -- nothing and takes no lock on an application table.
 -- Run by `deno task source:install -- <legacy-db-url> [--capture trigger|logical] [--reader <role>]`
 -- as the owner of the application's tables (psql variables: capture_mode, reader).
@@ -9,10 +9,12 @@
 --                  no row image: the pull reads the rows themselves at its batch's snapshot
 --   tables         the captured tables; the target writes it through postgres_fdw (connect_source)
 --                  and a trigger here adds or removes the capture triggers: one call each way
---   version        the installed version (2)
+--   version        the installed version (3: adds read_batch and prune_log to version 2)
 --   current_snapshot  pg_current_snapshot() (the pull's batch bound) and the source's identity
 --   readers        the roles granted the engine's reader privileges (--reader)
 --   enable(regclass) / disable(regclass)  the same as writing `tables`, by hand
+--   read_batch(jsonb) / prune_log(jsonb)  the snapshot pull's source side for the HTTP bridge (the
+--                  sync Edge Function reads batches with them where the target cannot reach the source)
 -- Nothing is added to the application's tables but triggers: per captured table one security
 -- definer function (sync_capture.cap_<schema>_<table, bounded>_<hash>) and four triggers, all
 -- `enable always`: inserts and deletes logged per statement from transition tables, updates per
@@ -312,14 +314,16 @@ as $$
                (2, 'select, delete', 'table sync_capture.log'),
                (3, 'select, insert, update', 'table sync_capture.tables'),
                (4, 'select', 'table sync_capture.version'),
-               (5, 'select', 'table sync_capture.current_snapshot')
+               (5, 'select', 'table sync_capture.current_snapshot'),
+               (6, 'execute', 'function sync_capture.prune_log(jsonb)'),
+               (6, 'execute', 'function sync_capture.read_batch(jsonb)')
         union
-        select 6, 'usage', format('schema %I', n.nspname)
+        select 7, 'usage', format('schema %I', n.nspname)
           from sync_capture.tables t
           join pg_catalog.pg_class c on c.oid = pg_catalog.to_regclass(t.tbl)
           join pg_catalog.pg_namespace n on n.oid = c.relnamespace
         union
-        select 7, 'select', format('table %s', pg_catalog.to_regclass(t.tbl))
+        select 8, 'select', format('table %s', pg_catalog.to_regclass(t.tbl))
           from sync_capture.tables t where pg_catalog.to_regclass(t.tbl) is not null
     ) as g (ord, privileges, object)
     order by g.ord, g.object;
@@ -446,6 +450,177 @@ begin
 end;
 $$;
 
+-- The HTTP bridge's side of the snapshot pull (version 3): the same batch contract as the target's
+-- sync._pull over postgres_fdw, as two calls that the sync Edge Function makes as the reader.
+--
+-- sync_capture.read_batch(p_request jsonb) returns jsonb
+-- Reads one bounded batch. p_request is what the target's sync.get_bridge_request() or
+-- sync.ingest_batch() returned: {cursor, pending, page_block, page_end, page_blocks, limit,
+-- tables: [{table, key, exclude}]}. The batch is every logged change whose transaction is visible in
+-- the current snapshot S and not in the cursor snapshot C, at most `limit` changes; when there are
+-- more (a backlog), S becomes the bound and the log is read in pages of its blocks (ctid ranges),
+-- exactly as sync._pull does. Each changed key's row is read in this same snapshot (absent = delete),
+-- minus its `exclude` columns; only tables in sync_capture.tables are read. Must run in a REPEATABLE
+-- READ transaction (one snapshot for the bound and the rows). Writes nothing.
+-- Returns {from: C, to: bound, snapshot: S, identity, source_version, page: null | {block, blocks, end},
+-- changes, rows: [{table, key, op, image, captured_at, changes}]}.
+-- Raises 25001 outside REPEATABLE READ, 22023 on a malformed request.
+create or replace function sync_capture.read_batch(p_request jsonb)
+returns jsonb
+language plpgsql
+security definer
+set search_path = ''
+set jit = off
+as $$
+declare
+    v_limit integer := (p_request ->> 'limit')::integer;
+    v_cursor_text text := p_request ->> 'cursor';
+    v_cursor pg_snapshot := (p_request ->> 'cursor')::pg_snapshot;
+    v_pending text := p_request ->> 'pending';
+    v_block bigint := (p_request ->> 'page_block')::bigint;
+    v_end bigint := (p_request ->> 'page_end')::bigint;
+    v_blocks integer := (p_request ->> 'page_blocks')::integer;
+    v_n integer;
+    v_snap text;
+    v_identity jsonb;
+    v_bound pg_snapshot;
+    v_lo xid8;
+    v_page jsonb;
+    v_tbls text[];
+    v_pks bigint[];
+    v_ats timestamptz[];
+    v_rows jsonb := '[]';
+    v_part jsonb;
+    v_t record;
+begin
+    if pg_catalog.current_setting('transaction_isolation') <> 'repeatable read' then
+        raise exception 'sync_capture.read_batch must run in a REPEATABLE READ transaction (it runs in %)',
+                        pg_catalog.current_setting('transaction_isolation')
+            using errcode = 'active_sql_transaction', hint = 'begin isolation level repeatable read';
+    end if;
+    if v_limit is null or v_limit < 1 or pg_catalog.jsonb_typeof(p_request -> 'tables') is distinct from 'array'
+       or (v_pending is not null and (v_block is null or v_end is null or v_blocks is null or v_blocks < 1)) then
+        raise exception 'sync_capture.read_batch: malformed request (limit, tables, or paging fields)'
+            using errcode = 'invalid_parameter_value';
+    end if;
+    -- First statement: fixes this transaction's snapshot, the batch's bound.
+    select c.snap, c.identity into v_snap, v_identity from sync_capture.current_snapshot c;
+    v_lo := coalesce(pg_catalog.pg_snapshot_xmin(v_cursor), '0'::xid8);
+
+    if v_pending is null then
+        v_bound := v_snap::pg_snapshot;
+        select pg_catalog.array_agg(l.tbl), pg_catalog.array_agg(l.pk), pg_catalog.array_agg(l.captured_at)
+          into v_tbls, v_pks, v_ats
+          from (select l.tbl, l.pk, l.captured_at
+                  from sync_capture.log l
+                 where l.txid >= v_lo and l.txid < pg_catalog.pg_snapshot_xmax(v_bound)
+                   and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound)
+                   and (v_cursor is null or not pg_catalog.pg_visible_in_snapshot(l.txid, v_cursor))
+                 limit v_limit + 1) l;
+        if coalesce(pg_catalog.cardinality(v_tbls), 0) > v_limit then
+            -- A backlog: page through the log's blocks under this snapshot.
+            v_pending := v_snap;
+            v_block := 0;
+            v_end := coalesce((select (pg_catalog.max(l.ctid)::text::point)[0]::bigint + 1 from sync_capture.log l), 0);
+            v_blocks := greatest(1, v_limit / 100);
+        end if;
+    end if;
+    if v_pending is not null then
+        v_bound := v_pending::pg_snapshot;
+        -- Halves the page until it holds at most limit changes; one block (at most 291 log rows) is
+        -- the floor and is read whole, never cut.
+        loop
+            v_n := v_blocks;
+            select pg_catalog.array_agg(l.tbl), pg_catalog.array_agg(l.pk), pg_catalog.array_agg(l.captured_at)
+              into v_tbls, v_pks, v_ats
+              from (select l.tbl, l.pk, l.captured_at
+                      from sync_capture.log l
+                     where l.ctid >= format('(%s,0)', v_block)::tid and l.ctid < format('(%s,0)', v_block + v_n)::tid
+                       and l.txid < pg_catalog.pg_snapshot_xmax(v_bound)
+                       and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound)
+                       and (v_cursor is null or not pg_catalog.pg_visible_in_snapshot(l.txid, v_cursor))
+                     limit case when v_n = 1 then null else v_limit + 1 end) l;
+            exit when coalesce(pg_catalog.cardinality(v_tbls), 0) <= v_limit or v_n = 1;
+            v_blocks := greatest(1, v_n / 2);
+        end loop;
+        v_page := pg_catalog.jsonb_build_object('block', v_block, 'blocks', v_n, 'end', v_end);
+    end if;
+
+    -- One read per captured table (dynamic SQL: the table is named by the request): the net effect
+    -- per key, its row's image in this snapshot or a delete.
+    for v_t in
+        select r."table" as tbl, pg_catalog.to_regclass(r."table") as rel, r.key, coalesce(r.exclude, '{}') as exclude
+          from pg_catalog.jsonb_to_recordset(p_request -> 'tables') as r ("table" text, key text, exclude text[])
+          join sync_capture.tables c on c.tbl = r."table"
+         where r."table" = any (v_tbls) and pg_catalog.to_regclass(r."table") is not null
+         order by 1
+    loop
+        execute format($q$
+            with k as (select u.pk, pg_catalog.max(u.at) as captured_at, pg_catalog.count(*)::integer as n
+                         from unnest($2::text[], $3::bigint[], $4::timestamptz[]) as u (tbl, pk, at)
+                        where u.tbl = $1
+                        group by u.pk)
+            select coalesce(pg_catalog.jsonb_agg(pg_catalog.jsonb_build_object(
+                       'table', $1, 'key', k.pk, 'op', case when r.img is null then 'delete' else 'upsert' end,
+                       'image', r.img, 'captured_at', k.captured_at, 'changes', k.n) order by k.pk), '[]')
+              from k
+              left join (select s.%1$I::bigint as pk, pg_catalog.to_jsonb(s) operator(pg_catalog.-) $5 as img
+                           from %2$s s where s.%1$I = any (array(select k2.pk from k k2))) r on r.pk = k.pk $q$,
+            v_t.key, v_t.rel)
+        into v_part
+        using v_t.tbl, v_tbls, v_pks, v_ats, v_t.exclude;
+        v_rows := v_rows operator(pg_catalog.||) v_part;
+    end loop;
+
+    return pg_catalog.jsonb_build_object(
+        'from', v_cursor_text, 'to', v_bound::text, 'snapshot', v_snap, 'identity', v_identity,
+        'source_version', pg_catalog.pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint,
+        'page', v_page, 'changes', coalesce(pg_catalog.cardinality(v_tbls), 0), 'rows', v_rows);
+end;
+$$;
+comment on function sync_capture.read_batch(jsonb) is
+    'Reads one bounded batch of the snapshot pull (the HTTP bridge''s source side): the changes after the request''s cursor with their rows'' images in this transaction''s snapshot (REPEATABLE READ). Writes nothing. Returns the batch as jsonb.';
+revoke all on function sync_capture.read_batch(jsonb) from public;
+
+-- sync_capture.prune_log(p_state jsonb) returns bigint
+-- Deletes the log rows that the target has committed, given the target's cursor and paging state
+-- after its commit (what sync.ingest_batch or sync.get_bridge_request returned): every row older
+-- than the cursor's xmin, and the last ingested page of a backlog (the blocks before page_block,
+-- its changes within the bound). The same deletes as sync._pull's. Idempotent. Returns rows deleted.
+create or replace function sync_capture.prune_log(p_state jsonb)
+returns bigint
+language plpgsql
+security definer
+set search_path = ''
+as $$
+declare
+    v_cursor pg_snapshot := (p_state ->> 'cursor')::pg_snapshot;
+    v_bound pg_snapshot := (p_state ->> 'pending')::pg_snapshot;
+    v_block bigint := (p_state ->> 'page_block')::bigint;
+    v_blocks integer := (p_state ->> 'page_blocks')::integer;
+    v_n bigint;
+    v_total bigint := 0;
+begin
+    if v_cursor is not null then
+        delete from sync_capture.log l where l.txid < pg_catalog.pg_snapshot_xmin(v_cursor);
+        get diagnostics v_total = row_count;
+    end if;
+    if v_bound is not null and v_block > 0 and v_blocks > 0 then
+        delete from sync_capture.log l
+         where l.ctid >= format('(%s,0)', greatest(v_block - v_blocks, 0))::tid and l.ctid < format('(%s,0)', v_block)::tid
+           and l.txid < pg_catalog.pg_snapshot_xmax(v_bound)
+           and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound)
+           and (v_cursor is null or not pg_catalog.pg_visible_in_snapshot(l.txid, v_cursor));
+        get diagnostics v_n = row_count;
+        v_total := v_total + v_n;
+    end if;
+    return v_total;
+end;
+$$;
+comment on function sync_capture.prune_log(jsonb) is
+    'Deletes the change log rows that the target has committed, given its cursor and paging state. Idempotent. Returns rows deleted.';
+revoke all on function sync_capture.prune_log(jsonb) from public;
+
 -- Upgrade the captured tables, one transaction each (psql autocommit), so that a lock waited for
 -- on one table never holds the others: each gets the current capture function and triggers.
 select format('do $d$ begin perform sync_capture.%s(%L::regclass); end $d$',
@@ -491,8 +666,26 @@ begin
 end;
 $$;
 
-insert into sync_capture.version (version) select 2 where not exists (select 1 from sync_capture.version);
-update sync_capture.version set version = 2, installed_at = now() where version <> 2;
+-- Readers recorded by an earlier version get the functions it added (the rest they have).
+do $$
+declare
+    v_sql text;
+begin
+    -- One GRANT per reader and function: DDL takes no set.
+    for v_sql in
+        select format('grant execute on function %s to %I', f.fn, r.role)
+          from sync_capture.readers r
+          join pg_catalog.pg_roles a on a.rolname = r.role
+         cross join (values ('sync_capture.read_batch(jsonb)'), ('sync_capture.prune_log(jsonb)')) as f (fn)
+         where not pg_catalog.has_function_privilege(r.role, f.fn, 'execute')
+    loop
+        execute v_sql;
+    end loop;
+end;
+$$;
+
+insert into sync_capture.version (version) select 3 where not exists (select 1 from sync_capture.version);
+update sync_capture.version set version = 3, installed_at = now() where version <> 3;
 
 -- The engine's reader: granted with --reader, else stated.
 select :'reader' <> '' as want_reader \gset

@@ -59,6 +59,48 @@ begin
 end;
 $$;
 
+-- The images of the keys in sync.work_pull that still have a row at the batch's snapshot (a key
+-- without one is a delete): read through the FDW by sync._pull, or taken from the batch that the HTTP
+-- bridge hands to sync.ingest_batch.
+create unlogged table sync.work_img (tbl text not null, pk bigint not null, img jsonb not null);
+
+-- The one insert path of both transports: writes the batch row and its inbox rows (one per key of
+-- sync.work_pull whose table an entity captures: its image from sync.work_img, or a delete), and moves
+-- the source's cursor and paging state to p_next's, in the caller's transaction. p_paged: the batch is
+-- a page of a backlog. Returns {batch_id, changes, rows, more (pages of this backlog remain), pages_left}.
+-- Writes: sync.batches, sync.inbox, sync.source.
+create function sync._ingest_work(p_run_id bigint, p_from text, p_to text, p_version bigint, p_changes integer,
+                                  p_next sync.source, p_paged boolean)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_batch bigint;
+    v_rows integer;
+begin
+    insert into sync.batches (run_id, snapshot_from, snapshot_to, version, changes, rows)
+    values (p_run_id, p_from, p_to, p_version, p_changes, 0)
+    returning id into v_batch;
+    insert into sync.inbox (batch_id, entity, legacy_id, op, image, source_version, captured_at, run_id)
+    select v_batch, e.name, p.pk, case when r.img is null then 'delete' else 'upsert' end, r.img, p_version, p.captured_at,
+           p_run_id
+      from sync.work_pull p
+      join sync.entities e on e.source_table = p.tbl
+      left join sync.work_img r on r.tbl = p.tbl and r.pk = p.pk;
+    get diagnostics v_rows = row_count;
+    update sync.batches set rows = v_rows where id = v_batch;
+    update sync.source set cursor_snapshot = p_next.cursor_snapshot, pending_snapshot = p_next.pending_snapshot,
+                           page_block = p_next.page_block, page_end = p_next.page_end, page_blocks = p_next.page_blocks,
+                           last_pull_at = now();
+    return jsonb_build_object('batch_id', v_batch, 'changes', p_changes, 'rows', v_rows,
+                              'more', p_next.pending_snapshot is not null,
+                              'pages_left', case when p_paged
+                                                 then coalesce(ceil(greatest(0, p_next.page_end - p_next.page_block)::numeric
+                                                                    / p_next.page_blocks), 0) end);
+end;
+$$;
+
 -- Pulls one bounded batch (or one page of a backlog) into the inbox and moves the cursor, in the
 -- caller's transaction. Returns {batch_id, changes, rows, more (pages of this backlog remain), pages_left}, or
 -- {refused: 'source_changed', ...} (nothing written) when the source is not the one recorded at
@@ -78,9 +120,7 @@ declare
     v_version bigint;
     v_changes integer;
     v_blocks integer;
-    v_batch bigint;
-    v_rows integer := 0;
-    v_n integer;
+    v_next sync.source;
     v_entity record;
     v_keys bigint[];
     v_cursor pg_snapshot;
@@ -143,51 +183,45 @@ begin
         end if;
         loop
             v_blocks := s.page_blocks;
-            v_changes := sync._pull_keys(v_bound, s.cursor_snapshot, s.page_block, s.page_block + v_blocks, v_limit + 1);
-            -- A page never exceeds batch_size changes (one block, at most 291 rows, is the floor).
+            -- A page never exceeds batch_size changes, but one block (at most 291 log rows) is the floor
+            -- and is read whole: cut at batch_size, the rest of its rows would be skipped for good.
+            v_changes := sync._pull_keys(v_bound, s.cursor_snapshot, s.page_block, s.page_block + v_blocks,
+                                         case when v_blocks = 1 then null else v_limit + 1 end);
             exit when v_changes <= v_limit or v_blocks = 1;
             s.page_blocks := greatest(1, v_blocks / 2);
         end loop;
         s.page_block := s.page_block + v_blocks;
     end if;
 
-    insert into sync.batches (run_id, snapshot_from, snapshot_to, version, changes, rows)
-    values (p_run_id, s.cursor_snapshot, v_bound, v_version, v_changes, 0)
-    returning id into v_batch;
-
+    truncate sync.work_img;
+    -- One remote scan per captured table (dynamic SQL: the foreign table is the entity's): the keys
+    -- travel as one array parameter (pushed down as "= ANY ($1)").
     for v_entity in
         select e.name, e.source_table, e.source_pk from sync.entities e
          where exists (select 1 from sync.work_pull p where p.tbl = e.source_table)
     loop
         select array_agg(pk) into v_keys from sync.work_pull where tbl = v_entity.source_table;
-        -- The keys travel as one array parameter (pushed down as "= ANY ($1)"): one remote scan.
         execute format($q$
-            insert into sync.inbox (batch_id, entity, legacy_id, op, image, source_version, captured_at, run_id)
-            select $1, $2, p.pk, case when r.img is null then 'delete' else 'upsert' end, r.img, $3, p.captured_at, $4
-              from sync.work_pull p
-              left join (select s.%1$I::bigint as pk, to_jsonb(s) as img from %2$s s where s.%1$I = any ($5)) r
-                on r.pk = p.pk
-             where p.tbl = $6 $q$, v_entity.source_pk, sync._source_relation(v_entity.name))
-        using v_batch, v_entity.name, v_version, p_run_id, v_keys, v_entity.source_table;
-        get diagnostics v_n = row_count;
-        v_rows := v_rows + v_n;
+            insert into sync.work_img (tbl, pk, img)
+            select $1, s.%1$I::bigint, to_jsonb(s) from %2$s s where s.%1$I = any ($2) $q$,
+            v_entity.source_pk, sync._source_relation(v_entity.name))
+        using v_entity.source_table, v_keys;
     end loop;
 
-    update sync.batches set rows = v_rows where id = v_batch;
+    v_next := s;
     if s.pending_snapshot is not null and s.page_block >= s.page_end then
         -- The last page is in: the whole delta up to the bound is, and the cursor moves there.
-        update sync.source set cursor_snapshot = s.pending_snapshot, pending_snapshot = null, page_block = null,
-                               page_end = null, page_blocks = null, last_pull_at = now();
-    elsif s.pending_snapshot is not null then
-        update sync.source set pending_snapshot = s.pending_snapshot, page_block = s.page_block, page_end = s.page_end,
-                               page_blocks = s.page_blocks, last_pull_at = now();
-    else
-        update sync.source set cursor_snapshot = v_snap, last_pull_at = now();
+        v_next.cursor_snapshot := s.pending_snapshot;
+        v_next.pending_snapshot := null;
+        v_next.page_block := null;
+        v_next.page_end := null;
+        v_next.page_blocks := null;
+    elsif s.pending_snapshot is null then
+        v_next.cursor_snapshot := v_snap;
     end if;
-    return jsonb_build_object('batch_id', v_batch, 'changes', v_changes, 'rows', v_rows,
-                              'more', s.pending_snapshot is not null and s.page_block < s.page_end,
-                              'pages_left', case when s.pending_snapshot is not null
-                                                 then ceil(greatest(0, s.page_end - s.page_block)::numeric / s.page_blocks) end);
+    return sync._ingest_work(p_run_id, s.cursor_snapshot, v_bound, v_version, v_changes, v_next,
+                             s.pending_snapshot is not null);
 end;
 $$;
-revoke execute on function sync._pull_keys(text, text, bigint, bigint, integer), sync._pull(bigint, integer) from public;
+revoke execute on function sync._pull_keys(text, text, bigint, bigint, integer), sync._pull(bigint, integer),
+    sync._ingest_work(bigint, text, text, bigint, integer, sync.source, boolean) from public;

@@ -647,7 +647,8 @@ $$;
 revoke execute on function sync._close_queued(bigint, text) from public;
 
 -- One scheduled unit: pull and apply batch by batch, each step its own transaction of at most
--- batch_size changes, until the source is drained or the budget is spent. An unfinished backfill
+-- batch_size changes, until the source is drained or the budget is spent. With transport `http`
+-- it does not pull (the sync Edge Function's bridge has pulled into the inbox before calling it). An unfinished backfill
 -- is advanced one chunk at a time between them (never instead of them: a failing backfill backs
 -- off, changes keep flowing). A procedure without SET or SECURITY DEFINER: both forbid COMMIT
 -- inside it, so every name is schema-qualified instead. One applier at a time (sync._lease_claim):
@@ -763,6 +764,13 @@ begin
             v_longest := greatest(v_longest, extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000);
         end loop;
         exit when pg_catalog.clock_timestamp() >= v_deadline or v_drained and v_backfill is null;
+        if v_config ->> 'transport' = 'http' then
+            -- The target cannot reach the source: the sync Edge Function pulls (sync.ingest_batch)
+            -- and then calls this tick, which only applies (and advances a backfill).
+            v_drained := true;
+            exit when v_backfill is null;
+            continue;
+        end if;
 
         exit when not sync._lease_renew(v_run);
         v_t := pg_catalog.clock_timestamp();

@@ -30,6 +30,8 @@ Deno.test("installSource (capture) grants a reader role what the engine needs: c
       `grant select, insert, update on table sync_capture.tables to ${READER}`,
       `grant select on table sync_capture.version to ${READER}`,
       `grant select on table sync_capture.current_snapshot to ${READER}`,
+      `grant execute on function sync_capture.prune_log(jsonb) to ${READER}`,
+      `grant execute on function sync_capture.read_batch(jsonb) to ${READER}`,
     ]);
 
     const conninfo = p.legacyConninfo.replace(/ user=\S+ password=\S+/, ` user=${READER} password=${PASSWORD}`);

@@ -71,7 +71,7 @@ Deno.test("connect_source refuses a source without capture, or with capture olde
         message: `source ${source}: capture on the source is version 1; upgrade it: ${INSTALL}`,
       },
     });
-    await p.legacy`update sync_capture.version set version = 2`;
+    await p.legacy`update sync_capture.version set version = 3`;
 
     await p.legacy`alter schema sync_capture rename to sync_capture_gone`;
     deepStrictEqual((await p.target`select sync.connect_source(${p.legacyConninfo}) as r`)[0].r, {

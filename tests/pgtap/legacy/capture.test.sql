@@ -279,6 +279,8 @@ select results_eq(
               ('grant select, insert, update on table sync_capture.tables to capture_test_reader'),
               ('grant select on table sync_capture.version to capture_test_reader'),
               ('grant select on table sync_capture.current_snapshot to capture_test_reader'),
+              ('grant execute on function sync_capture.prune_log(jsonb) to capture_test_reader'),
+              ('grant execute on function sync_capture.read_batch(jsonb) to capture_test_reader'),
               ('grant usage on schema public to capture_test_reader'),
               ('grant select on table public.cap_app_t to capture_test_reader'),
               ('grant select on table public.cap_child to capture_test_reader'),
