@@ -682,6 +682,7 @@ declare
     v_detail text;
     v_status text;
     v_lag jsonb;
+    v_prev jsonb;
     v_backfill bigint;
     v_drained boolean := false;
     v_stuck boolean;
@@ -836,16 +837,19 @@ begin
     -- source (captured_at is the writing statement's time); it happened after that and after the
     -- previous batch's snapshot (else that batch had it), and before this batch's: the later of
     -- the two is the commit time, to within one poll, never after the real one.
+    -- (The previous snapshot of each of this run's batches as a map first: a join lets a planner
+    -- with stale statistics run a subquery per row and batch, minutes for a large run.)
+    select jsonb_object_agg(x.id, x.prev_at) into v_prev
+      from (select b.id, b.run_id, lag(b.pulled_at) over (order by b.id) as prev_at
+              from sync.batches b
+             where b.id >= coalesce((select min(b2.id) from sync.batches b2 where b2.run_id = v_run), 1) - 1) x
+     where x.run_id = v_run;
     select jsonb_build_object('p50', round((percentile_cont(0.5) within group (order by l) * 1000)::numeric),
                               'p99', round((percentile_cont(0.99) within group (order by l) * 1000)::numeric))
       into v_lag
-      from (select extract(epoch from i.applied_at - greatest(i.captured_at, p.prev_at)) as l
+      from (select extract(epoch from i.applied_at - greatest(i.captured_at, (v_prev ->> i.batch_id::text)::timestamptz)) as l
               from sync.inbox i
-              join (select d.batch_id,
-                           (select b.pulled_at from sync.batches b where b.id < d.batch_id order by b.id desc limit 1) as prev_at
-                      from (select distinct i2.batch_id from sync.inbox i2 where i2.run_id = v_run and i2.batch_id is not null) d) p
-                on p.batch_id = i.batch_id
-             where i.run_id = v_run and i.status in ('applied', 'skipped')) x;
+             where i.run_id = v_run and i.status in ('applied', 'skipped') and i.batch_id is not null) x;
     summary := jsonb_build_object(
         'run_id', v_run, 'status', v_status, 'batches', v_batches, 'changes', v_changes, 'rows', v_rows,
         'counts', v_counts,
