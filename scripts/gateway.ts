@@ -1,20 +1,23 @@
 /**
  * The local gateway of a stack and its pg_net worker, in the foreground:
- * `deno run -A scripts/gateway.ts --stack demo|test [--port N]`. `deno task start` runs it in the background
+ * `deno run -A scripts/gateway.ts --stack demo|test [--port N]` (`test` or the test stack's name,
+ * `SYNC_TEST_STACK_NAME`, address the test stack). `deno task start` runs it in the background
  * (scripts/lib/gateway_process.ts); SIGTERM or SIGINT stops the gateway, its functions and the worker.
  *
  * One process for both: the worker (scripts/lib/net_worker.ts) performs what pg_cron queues through
  * `net.http_post` in the stack's database `postgres`, mostly calls to this very gateway, and one pid keeps
  * `deno task stop` exact.
  */
-import { option, taskArgs } from "./lib/args.ts";
+import { fail, option, taskArgs } from "./lib/args.ts";
 import { startGateway } from "./lib/gateway.ts";
 import { apiPort, operators } from "./lib/gateway_process.ts";
 import { startNetWorker } from "./lib/net_worker.ts";
 import { DEMO, keys, paths, TEST } from "./lib/stack.ts";
 
 const args = taskArgs();
-const spec = option(args, "stack") === "test" ? TEST : DEMO;
+const name = option(args, "stack") ?? DEMO.name;
+const spec = name === DEMO.name ? DEMO : name === "test" || name === TEST.name ? TEST : undefined;
+if (!spec) fail(`no stack named '${name}' (demo, or the test stack '${TEST.name}')`);
 const port = Number(option(args, "port") ?? apiPort(spec));
 const gw = await startGateway({
   port,
