@@ -2,8 +2,11 @@
  * `deno task demo [--scale 0.02] [--seed 42] [--rate 50] [--seconds 0] [--regenerate]`: the product's
  * main job on an embedded default. Installs what is missing, starts the local stack, builds the
  * legacy database with generated data, installs capture, prepares the target, connects it to the
- * source, backfills it, then keeps it in sync with a live stream of legacy changes, printing
- * progress (rows, rate, lag) every second until Ctrl-C (or `--seconds`).
+ * source, backfills it, then keeps it in sync with a live stream of legacy changes the way production does:
+ * `sync.schedule()` makes the pg_cron job, which calls the `sync` Edge Function through pg_net (here the
+ * local gateway and pg_net worker that `deno task start` runs); the demo only watches the run records and
+ * sync.health(), printing progress (changes applied, lag, last run) every 2 s until Ctrl-C (or `--seconds`),
+ * then unschedules and prints the live lag p50/p99.
  */
 import postgres from "postgres";
 import { fail, option, taskArgs } from "./lib/args.ts";
@@ -11,6 +14,7 @@ import { buildLegacy } from "./lib/legacy.ts";
 import { psql, redact } from "./lib/psql.ts";
 import { installSource, setupTarget } from "./lib/setup.ts";
 import { DEMO, env, start } from "./lib/stack.ts";
+import { apiUrl, startGatewayProcess } from "./lib/gateway_process.ts";
 import { runStream } from "./lib/stream.ts";
 
 const args = taskArgs();
@@ -23,10 +27,12 @@ const step = (msg: string) => console.log(`[${((performance.now() - t0) / 1000).
 
 step("starting the local stack (installs PostgreSQL 15 and extensions on first run)");
 await start(DEMO);
+await startGatewayProcess(DEMO);
 const vars = await env(DEMO);
+step(`gateway and pg_net worker running at ${apiUrl(DEMO)} (functions at /functions/v1/<name>)`);
 step(`target ${redact(vars.DB_URL)}, legacy ${redact(vars.LEGACY_DB_URL)}`);
 
-step("applying the target migrations (db:setup, Supabase CLI)");
+step("applying the target migrations and storing the Vault entries for the schedule (db:setup, Supabase CLI)");
 await setupTarget(vars.DB_URL);
 
 const already = await psql(vars.LEGACY_DB_URL, {
@@ -105,34 +111,99 @@ console.log(
 await target`select sync.set_config('{"entities": {"patients": {"conflict_strategy": null}}}')`;
 await legacySql.end();
 
-step(`live: ${rate} legacy transactions/s from 2 writers, ticking continuously (Ctrl-C to stop)`);
+// Live: pg_cron drives the sync, through the function, as in production (engine.md §7). pg_cron 1.5+ (hosted
+// Supabase) takes seconds: '10 seconds' shows a new scheduled run every 10 s; Debian's 1.4 takes minutes only:
+// '1 minute'. Either way each tick lasts the interval less a second and polls while idle, so the lag is a
+// poll (about a quarter second), not the interval.
+const [{ version }] = await target`select extversion as version from pg_catalog.pg_extension where extname = 'pg_cron'`;
+const [major, minor] = String(version).split(/[.-]/).map(Number);
+const every = major > 1 || major === 1 && minor >= 5 ? "10 seconds" : "1 minute";
 const ac = new AbortController();
 Deno.addSignalListener("SIGINT", () => ac.abort());
-if (seconds > 0) setTimeout(() => ac.abort(), seconds * 1000);
-const stream = runStream(vars.LEGACY_DB_URL, { rate, clients: 2, signal: ac.signal });
-let applied = 0;
-let last = performance.now();
-while (!ac.signal.aborted) {
-  const [{ summary: s }] = await target`call sync.tick(1, null)`;
-  applied += Number(s.rows ?? 0);
-  if (performance.now() - last >= 1000) {
-    const [q] = await target`select count(*) filter (where status = 'pending')::int as pending,
-                                    count(*) filter (where status = 'parked')::int as parked,
-                                    count(*) filter (where status = 'quarantined')::int as quarantined
-                               from sync.inbox where status in ('pending', 'parked', 'quarantined')`;
-    console.log(
-      `           applied ${applied} changes · last tick ${s.rows} rows in ${s.timings?.total_ms} ms · ` +
-        `lag p50 ${s.lag_ms?.p50 ?? "-"} ms p99 ${
-          s.lag_ms?.p99 ?? "-"
-        } ms · parked ${q.parked} · quarantined ${q.quarantined}`,
-    );
-    last = performance.now();
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const [{ before }] = await target`select coalesce(max(id), 0) as before from sync.runs`;
+const [{ s: job }] = await target`select sync.schedule(${every}, 'demo') as s`;
+step(
+  `live: sync.schedule('${every}') on pg_cron ${version}: job ${job.job} (${job.schedule}) → net.http_post → ` +
+    `pg_net worker → ${apiUrl(DEMO)}/functions/v1/sync/tick → sync.tick(${job.tick_seconds} s, polling while idle)`,
+);
+let st = { total: 0 };
+let liveStart: Date | undefined;
+try {
+  step(
+    every === "1 minute"
+      ? "waiting for the first scheduled tick (pg_cron 1.4 starts minute jobs at the full minute)"
+      : "waiting for the first scheduled tick",
+  );
+  let first: postgres.Row | undefined;
+  while (!ac.signal.aborted && !first) {
+    [first] =
+      await target`select id, caller from sync.runs where id > ${before} and trigger = 'schedule' order by id limit 1`;
+    if (!first) await sleep(200);
   }
-  await new Promise((r) => setTimeout(r, 200));
+  if (first) {
+    step(
+      `scheduled run #${first.id} is running (caller ${first.caller}); ${rate} legacy transactions/s from 2 writers`,
+    );
+    const [{ t }] = await target`select now() as t`;
+    liveStart = t as Date;
+    const since = t as Date;
+    if (seconds > 0) setTimeout(() => ac.abort(), seconds * 1000);
+    const stream = runStream(vars.LEGACY_DB_URL, { rate, clients: 2, signal: ac.signal });
+    while (!ac.signal.aborted) {
+      await sleep(2000);
+      const [{ h }] = await target`select sync.health() as h`;
+      const [a] = await target`
+        select count(*)::int as applied,
+               round(percentile_cont(0.5) within group (order by l) filter (where recent)) as p50,
+               round(percentile_cont(0.99) within group (order by l) filter (where recent)) as p99,
+               count(distinct run_id)::int as runs
+          from (select extract(epoch from i.applied_at - i.captured_at) * 1000 as l, i.run_id,
+                       i.applied_at > now() - interval '10 seconds' as recent
+                  from sync.inbox i
+                 where i.applied_at >= ${since} and i.status in ('applied', 'skipped') and i.batch_id is not null) x`;
+      const r = h.last_run ?? {};
+      console.log(
+        `           applied ${a.applied} changes by ${a.runs} scheduled run(s) · lag (last 10 s) p50 ${
+          a.p50 ?? "-"
+        } ms ` +
+          `p99 ${a.p99 ?? "-"} ms · last run #${r.id} ${r.trigger} ${r.status} · pending ${h.queue.pending} · ` +
+          `parked ${h.queue.parked} · quarantined ${h.queue.quarantined}`,
+      );
+    }
+    st = await stream;
+    // What the last transactions wrote: the running tick applies it within its next polls.
+    await sleep(2000);
+  }
+} finally {
+  // Stop the schedule, then end the running tick between two polls (it would otherwise run its full interval).
+  await target`select sync.unschedule('demo')`;
+  for (const r of await target`select id from sync.runs where trigger = 'schedule' and status = 'running'`) {
+    await target`select sync.cancel_run(${r.id}, 'the demo stopped', 'demo')`.catch(() => {});
+  }
+  step("stopped the schedule (sync.unschedule())");
 }
-const st = await stream;
-await target`call sync.tick(10, null)`;
+if (liveStart) {
+  const [l] = await target`
+    select count(*)::int as n, count(distinct r.id)::int as runs,
+           round(percentile_cont(0.5) within group (order by extract(epoch from i.applied_at - i.captured_at) * 1000)) as p50,
+           round(percentile_cont(0.99) within group (order by extract(epoch from i.applied_at - i.captured_at) * 1000)) as p99
+      from sync.inbox i join sync.runs r on r.id = i.run_id
+     where r.trigger = 'schedule' and i.applied_at >= ${liveStart} and i.status in ('applied', 'skipped')
+       and i.batch_id is not null`;
+  step(
+    `live lag under the '${every}' schedule: p50 ${l.p50 ?? "-"} ms, p99 ${l.p99 ?? "-"} ms over ${l.n} changes ` +
+      `applied by ${l.runs} scheduled run(s) (source capture → applied in the target)`,
+  );
+}
+// Anything written after the last scheduled poll: one manual tick, once the cancelled one has let go.
+for (let i = 0; i < 50; i++) {
+  const [{ summary: s }] = await target`call sync.tick(10, null)`;
+  if (s.status !== "already_running") break;
+  await sleep(200);
+}
 const diff = await target`select count(*)::int as n from sync.id_map`;
-step(`stopped: ${st.total} legacy transactions streamed, ${applied} changes applied, ${diff[0].n} rows mapped`);
+step(`stopped: ${st.total} legacy transactions streamed, ${diff[0].n} rows mapped`);
+step(`the stack keeps running (gateway and pg_net worker at ${apiUrl(DEMO)}); deno task stop stops it`);
 await target.end();
 Deno.exit(0);

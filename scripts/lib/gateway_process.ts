@@ -1,6 +1,6 @@
 /**
  * The local gateway as a stack's background process: `start` launches it (pid file), `stop` stops exactly that
- * pid. Port: `SYNC_API_PORT` (demo) / `SYNC_TEST_API_PORT` (test), else the stack's database port − 1 (54321 for
+ * pid. The same process runs the stack's pg_net worker (scripts/gateway.ts), so one pid covers both. Port: `SYNC_API_PORT` (demo) / `SYNC_TEST_API_PORT` (test), else the stack's database port − 1 (54321 for
  * the demo's 54322, as Supabase's API port). Operators: one admin and one viewer, made once per stack and kept
  * in its keys.json (`OPERATORS`).
  */
@@ -62,6 +62,11 @@ function runningPid(spec: StackSpec): number | undefined {
   if (!exists(f)) return undefined;
   const pid = Number(Deno.readTextFileSync(f).trim());
   return pid > 0 && alive(pid) ? pid : undefined;
+}
+
+/** The pid of the stack's gateway process (gateway and pg_net worker), or undefined when it is not running. */
+export function gatewayPid(spec: StackSpec): number | undefined {
+  return runningPid(spec);
 }
 
 /** True when the stack's gateway (by its pid file) is running. */

@@ -4,9 +4,11 @@
  * migrations through the real Supabase CLI (as the given URL's role);
  * `installSource` = the capture install script on a legacy database.
  */
+import postgres from "postgres";
+import { apiUrl } from "./gateway_process.ts";
 import { psql, redact, withDatabase } from "./psql.ts";
 import { run } from "./run.ts";
-import { paths, ROOT, stackOf } from "./stack.ts";
+import { keys, paths, ROOT, stackOf, type StackSpec } from "./stack.ts";
 
 /** The Supabase CLI, pinned; from the npm registry's platform package, no download of its own. */
 export const SUPABASE_CLI = ["npx", "-y", "supabase@3.1.0"];
@@ -51,6 +53,8 @@ function superuserFor(url: string, who: Login): string | undefined {
  * compatibility part (roles, untrusted extensions, stand-ins, what hosted Supabase grants `postgres`)
  * runs as a superuser where {@link superuserUrl} finds one; the migrations run as the URL's role,
  * as `supabase db push` does on hosted Supabase. Idempotent: a second call applies only new migrations.
+ * On a local stack's database `postgres` (where pg_cron runs and the stack's gateway points), it then stores
+ * the stack's Vault entries for the schedule ({@link storeScheduleSecrets}).
  * @throws Error naming the database (password hidden) and the step or the CLI's message.
  */
 export async function setupTarget(url: string): Promise<void> {
@@ -71,6 +75,40 @@ export async function setupTarget(url: string): Promise<void> {
   });
   if (out.code !== 0) {
     throw new Error(`supabase db push on ${redact(url)} failed: ${(out.stderr || out.stdout).trim()}`);
+  }
+  const stack = stackOf(url);
+  if (stack && who.database === "postgres") await storeScheduleSecrets(stack);
+}
+
+/** The Vault entries that sync.schedule's job reads: names and what a stack stores in them. */
+export const SCHEDULE_SECRETS = ["sync_project_url", "sync_secret_key"] as const;
+
+/**
+ * The documented step "store the project URL and a secret key in Vault", done for a local stack: in its
+ * database `postgres`, `sync_project_url` = the stack's gateway URL and `sync_secret_key` = the stack's secret
+ * key, created or updated (idempotent), as `postgres` through query parameters (the key never appears in a
+ * command line, a statement or a log line).
+ * @returns false when the database has no Vault yet (before db:setup), true when the entries are stored.
+ */
+export async function storeScheduleSecrets(spec: StackSpec): Promise<boolean> {
+  const sql = postgres(paths(spec).dbUrl, { max: 1, onnotice: () => {} });
+  try {
+    const [{ vault }] = await sql`select to_regclass('vault.decrypted_secrets') is not null as vault`;
+    if (!vault) return false;
+    const values: Record<(typeof SCHEDULE_SECRETS)[number], string> = {
+      sync_project_url: apiUrl(spec),
+      sync_secret_key: (await keys(spec)).SECRET_KEY,
+    };
+    for (const name of SCHEDULE_SECRETS) {
+      const description = `local stack '${spec.name}': set by deno task start / db:setup`;
+      const [row] = await sql`select id, decrypted_secret = ${values[name]} as same
+                                from vault.decrypted_secrets where name = ${name}`;
+      if (!row) await sql`select vault.create_secret(${values[name]}, ${name}, ${description})`;
+      else if (!row.same) await sql`select vault.update_secret(${row.id}, ${values[name]})`;
+    }
+    return true;
+  } finally {
+    await sql.end();
   }
 }
 

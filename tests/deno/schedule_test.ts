@@ -1,20 +1,43 @@
 /**
  * sync.schedule / sync.unschedule in the database where pg_cron lives (the test stack's `postgres`,
- * as on hosted Supabase): refused until the Vault entries exist, then one job calling the function's
- * POST /sync/tick through net.http_post with the URL and key read from Vault, and a cleanup job.
+ * as on hosted Supabase): db:setup stores the stack's Vault entries (its gateway's URL, its secret key);
+ * without them sync.schedule is refused; then one job calling the function's POST /sync/tick through
+ * net.http_post with the URL and key read from Vault, which the stack's pg_net worker (started by
+ * `deno task test` in the gateway process) performs, and a cleanup job.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
 import postgres from "postgres";
-import { setupTarget } from "../../scripts/lib/setup.ts";
-import { paths, TEST } from "../../scripts/lib/stack.ts";
+import { apiUrl } from "../../scripts/lib/gateway_process.ts";
+import { setupTarget, storeScheduleSecrets } from "../../scripts/lib/setup.ts";
+import { keys, paths, TEST } from "../../scripts/lib/stack.ts";
+import { sleep } from "./_helpers.ts";
 
-Deno.test("sync.schedule creates the cron job from Vault entries; unschedule removes it", async () => {
+Deno.test("schedule: sync.schedule creates the cron job from Vault entries; unschedule removes it", async () => {
   const url = paths(TEST).dbUrl;
   await setupTarget(url);
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   // The platform's superuser, for the fixture only: removing Vault entries left by an earlier run.
   const admin = postgres(paths(TEST).adminUrl, { max: 1, onnotice: () => {} });
+  // Where the job's request goes in this test: a server that records it (the worker performs it for real).
+  const seen: { method: string; path: string; apikey: string | null; type: string | null; body: unknown }[] = [];
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async (req) => {
+    seen.push({
+      method: req.method,
+      path: new URL(req.url).pathname,
+      apikey: req.headers.get("apikey"),
+      type: req.headers.get("content-type"),
+      body: await req.json(),
+    });
+    return Response.json({ received: true });
+  });
   try {
+    // db:setup stored the stack's entries: its gateway's URL and its secret key.
+    const stored = await sql`select name, decrypted_secret as value from vault.decrypted_secrets
+                              where name in ('sync_project_url', 'sync_secret_key') order by name`;
+    deepStrictEqual(stored.map((r) => [r.name, r.value]), [
+      ["sync_project_url", apiUrl(TEST)],
+      ["sync_secret_key", (await keys(TEST)).SECRET_KEY],
+    ]);
     await sql`select sync.unschedule()`;
     await admin`delete from vault.secrets where name in ('sync_project_url', 'sync_secret_key')`;
     const missing = await sql`select sync.schedule('1 minute')`.catch((e) => e);
@@ -22,7 +45,7 @@ Deno.test("sync.schedule creates the cron job from Vault entries; unschedule rem
       "SY409",
       "the Vault entries sync_project_url and sync_secret_key are missing",
     ]);
-    await sql`select vault.create_secret('http://127.0.0.1:54321', 'sync_project_url')`;
+    await sql`select vault.create_secret(${`http://127.0.0.1:${server.addr.port}`}, 'sync_project_url')`;
     await sql`select vault.create_secret('sb_secret_test', 'sync_secret_key')`;
     const seconds = await sql`select sync.schedule('10 seconds')`.catch((e) => e);
     deepStrictEqual(seconds.code, "SY400");
@@ -39,15 +62,21 @@ Deno.test("sync.schedule creates the cron job from Vault entries; unschedule rem
     const command = jobs[3].command as string;
     ok(command.includes("/functions/v1/sync/tick") && command.includes("timeout_milliseconds := 74000"), command);
     ok(!command.includes("sb_secret_test"), "the key is read from Vault at run time, not stored in the job");
-    // The job's command really queues the request with the Vault entries.
+    // The job's command really queues the request with the Vault entries, and the worker performs it.
     const [{ id }] = await sql.unsafe(command + " as id");
-    const [req] = await admin`select url, headers ->> 'apikey' as key, convert_from(body, 'UTF8')::jsonb as body
-                            from net.http_request_queue where id = ${id}`;
-    deepStrictEqual([req.url, req.key, req.body], ["http://127.0.0.1:54321/functions/v1/sync/tick", "sb_secret_test", {
-      max_seconds: 59,
-      idle_seconds: 59,
+    let res: postgres.Row | undefined;
+    for (const end = Date.now() + 10_000; !res && Date.now() < end; await sleep(50)) {
+      [res] =
+        await sql`select status_code, content::jsonb as content, timed_out from net._http_response where id = ${id}`;
+    }
+    deepStrictEqual([res?.status_code, res?.content, res?.timed_out], [200, { received: true }, false]);
+    deepStrictEqual(seen, [{
+      method: "POST",
+      path: "/functions/v1/sync/tick",
+      apikey: "sb_secret_test",
+      type: "application/json",
+      body: { max_seconds: 59, idle_seconds: 59 },
     }]);
-    await admin`delete from net.http_request_queue where id = ${id}`;
     const [{ every }] = await sql`select sync.get_config() ->> 'schedule_interval' as every`;
     deepStrictEqual(every, "1 minute");
 
@@ -58,7 +87,11 @@ Deno.test("sync.schedule creates the cron job from Vault entries; unschedule rem
     const audit = await sql`select kind, caller from sync.audit where kind like 'schedule.%' order by id desc limit 2`;
     deepStrictEqual(audit.map((a) => [a.kind, a.caller]), [["schedule.remove", "tester"], ["schedule.set", "tester"]]);
   } finally {
+    // No job left behind, and the stack's own entries again, as db:setup leaves them.
+    await sql`select sync.unschedule()`.catch(() => {});
     await admin`delete from vault.secrets where name in ('sync_project_url', 'sync_secret_key')`.catch(() => {});
+    await storeScheduleSecrets(TEST);
+    await server.shutdown();
     await admin.end();
     await sql.end();
   }
