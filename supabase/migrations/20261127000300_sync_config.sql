@@ -25,6 +25,7 @@ as $$
         'transport', 'fdw',
         'capture', 'trigger',
         'auto_repair', true,
+        'verify_after_run', true,
         'retry', jsonb_build_object('attempts', 5, 'backoff_ms', 200, 'max_backoff_ms', 30000),
         'alerts', jsonb_build_object(
             'thresholds', jsonb_build_object(
@@ -135,6 +136,10 @@ begin
                or exists (select 1 from jsonb_array_elements(v_value) x
                            where jsonb_typeof(x) <> 'number' or x::numeric <> trunc(x::numeric) or x::numeric not between 1 and 525600) then
                 perform sync._raise(400, format('quarantine_retry_minutes must be a list of at most 20 whole minutes from 1 to 525600, got %s', v_value));
+            end if;
+        when 'verify_after_run' then
+            if jsonb_typeof(v_value) <> 'boolean' then
+                perform sync._raise(400, format('verify_after_run must be true or false, got %s', v_value));
             end if;
         when 'auto_repair' then
             if jsonb_typeof(v_value) <> 'boolean' then

@@ -683,6 +683,8 @@ declare
     v_status text;
     v_lag jsonb;
     v_prev jsonb;
+    v_verify jsonb;
+    v_verify_ms numeric := 0;
     v_backfill bigint;
     v_drained boolean := false;
     v_stuck boolean;
@@ -828,6 +830,24 @@ begin
         exit when v_drained and v_backfill is null;
     end loop;
 
+    -- Verification after a run that applied rows: the cheap check (counts, integrity, a sample's
+    -- drift, repaired when auto_repair is on) while this run holds the lease. It never fails the run.
+    if v_rows > 0 and v_error is null and (v_config ->> 'verify_after_run')::boolean and v_config ->> 'transport' = 'fdw'
+       and sync._lease_renew(v_run) then
+        v_t := pg_catalog.clock_timestamp();
+        begin
+            v_verify := sync._verify(v_run, false, null, 50);
+            v_verify := jsonb_build_object('ok', v_verify -> 'ok', 'repaired', v_verify -> 'repaired',
+                'problems', coalesce((select jsonb_agg(e.key order by e.key) from jsonb_each(v_verify -> 'entities') e
+                                       where not (e.value ->> 'ok')::boolean), '[]'));
+        exception when others then
+            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
+            v_verify := jsonb_build_object('error', sync._run_error('verify', v_state, v_msg));
+        end;
+        commit;
+        v_verify_ms := extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000;
+    end if;
+
     if v_error is null and jsonb_array_length(v_errors) > 0 then
         v_error := v_errors -> 0 || jsonb_build_object('errors', v_errors);
     end if;
@@ -854,10 +874,11 @@ begin
         'run_id', v_run, 'status', v_status, 'batches', v_batches, 'changes', v_changes, 'rows', v_rows,
         'counts', v_counts,
         'timings', jsonb_build_object('pull_ms', round(v_pull_ms), 'apply_ms', round(v_apply_ms),
-                                      'backfill_ms', round(v_backfill_ms),
+                                      'backfill_ms', round(v_backfill_ms), 'verify_ms', round(v_verify_ms),
                                       'total_ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000)),
         'throughput', round(v_rows / greatest(extract(epoch from pg_catalog.clock_timestamp() - v_t0), 0.001), 1),
         'lag_ms', v_lag,
+        'verify', v_verify,
         -- Bounded work, as measured: the largest pull and apply step, the longest transaction.
         'steps', jsonb_build_object('max_pull_changes', v_max_pull, 'max_apply_changes', v_max_apply,
                                     'longest_ms', round(v_longest)),

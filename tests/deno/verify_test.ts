@@ -6,7 +6,7 @@
  * mapping of the source row for row again.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { freshPair, oracleDiff } from "./_helpers.ts";
+import { freshPair, oracleDiff, tick } from "./_helpers.ts";
 
 Deno.test("verify: a clean target is ok; drift, gaps both ways and lost rows are found exactly, then repaired", async () => {
   const p = await freshPair("verify");
@@ -15,7 +15,7 @@ Deno.test("verify: a clean target is ok; drift, gaps both ways and lost rows are
     await p.target`call sync.backfill(null, null)`;
     deepStrictEqual(await oracleDiff(p.target), []);
 
-    // Clean: every entity ok; the counts add up (filtered rows are not gaps), so the cheap check skips gap lists.
+    // Clean: every entity ok; the counts add up (filtered rows are not gaps); the cheap check lists no gaps.
     const [{ v: clean }] = await p.target`select sync.verify() as v`;
     ok(clean.ok, JSON.stringify(clean));
     const [{ n: offices }] = await p.legacy`select count(*)::int as n from dispatch_office`;
@@ -25,9 +25,13 @@ Deno.test("verify: a clean target is ok; drift, gaps both ways and lost rows are
       open: 0,
       filtered: 0,
       mapped: offices,
+      unexplained: 0,
     });
     const sys = clean.entities.system_messages.counts;
-    ok(sys.filtered > 0 && sys.source === sys.target + sys.open + sys.filtered, JSON.stringify(sys));
+    ok(
+      sys.filtered > 0 && sys.unexplained === 0 && sys.source === sys.target + sys.open + sys.filtered,
+      JSON.stringify(sys),
+    );
     deepStrictEqual(clean.entities.offices.gaps, null);
     ok(clean.entities.offices.drift.checked > 0 && clean.entities.offices.drift.drifted === 0);
     const [run] = await p.target`select mode, status, trigger from sync.runs where id = ${clean.run_id}`;
@@ -69,6 +73,38 @@ Deno.test("verify: a clean target is ok; drift, gaps both ways and lost rows are
     const [{ v: after }] = await p.target`select sync.verify(true) as v`;
     ok(after.ok, JSON.stringify(after));
     deepStrictEqual(await oracleDiff(p.target), []);
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("verify after each run: the cheap check rides on the tick, finds a drifted row and repairs it", async () => {
+  const p = await freshPair("verify_after_run", { empty: true });
+  try {
+    await p.target`select sync.connect_source(${p.legacyConninfo})`;
+    const office = (n: number) =>
+      p.legacy`insert into dispatch_office (name, phone, address, city, state, zip_code, is_active, created_at, updated_at)
+               values (${"Office " + n}, '', '', 'Humble', 'TX', '', true, now(), now())`;
+    await office(1);
+    await office(2);
+    const first = await tick(p.target, 20);
+    deepStrictEqual(first.verify, { ok: true, repaired: {}, problems: [] });
+    ok((first.timings as { verify_ms: number }).verify_ms >= 0);
+
+    // Someone edits a synced row on the target; the next run that applies anything finds and repairs it.
+    await p.target`update public.offices set name = 'Edited' where name = 'Office 1'`;
+    await office(3);
+    const second = await tick(p.target, 20);
+    deepStrictEqual(second.verify, {
+      ok: false,
+      repaired: { offices: { conflicts: 1, updated: 1 } },
+      problems: ["offices"],
+    });
+    deepStrictEqual((await p.target`select name from public.offices order by name`).map((r) => r.name), [
+      "Office 1",
+      "Office 2",
+      "Office 3",
+    ]);
   } finally {
     await p.close();
   }
