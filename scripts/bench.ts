@@ -88,6 +88,47 @@ if (want("backfill")) {
   await target.unsafe(`drop schema bench_src cascade; drop schema bench_plain cascade`);
 }
 
+if (want("verify")) {
+  // Verification at this scale: the cheap check that rides on every run that applied rows, and the deep check
+  // (every source row read and transformed again), against the backfill of the same rows as the reference.
+  let backfillRate = results.find((r) => r.measure === "backfill_rows_per_s")?.value;
+  if (!backfillRate) {
+    console.log("backfill (the verification's reference) ...");
+    const t0 = performance.now();
+    const [{ summary }] = await target`call sync.backfill(null, null)`;
+    backfillRate = Math.round(Number(summary.progress.done) / ((performance.now() - t0) / 1000));
+  }
+  await target.unsafe("analyze");
+  console.log("verification: cheap, then deep ...");
+  let t0 = performance.now();
+  const [{ v: cheap }] = await target`select sync.verify(false) as v`;
+  const cheapMs = performance.now() - t0;
+  t0 = performance.now();
+  const [{ v: deep }] = await target`select sync.verify(true) as v`;
+  const deepSecs = (performance.now() - t0) / 1000;
+  const rows = Object.values(deep.entities as Record<string, { counts: { source: number } }>)
+    .reduce((n, e) => n + e.counts.source, 0);
+  const deepRate = rows / deepSecs;
+  results.push({
+    measure: "verify_cheap_ms",
+    value: Math.round(cheapMs),
+    unit: "ms",
+    reference: Math.round(rows / backfillRate * 1000),
+    ratio: round((rows / backfillRate * 1000) / cheapMs),
+    bar: `after every run; ok=${cheap.ok}; reference: the backfill of the same rows`,
+    pass: cheap.ok === true,
+  });
+  results.push({
+    measure: "verify_deep_rows_per_s",
+    value: Math.round(deepRate),
+    unit: "rows/s",
+    reference: backfillRate,
+    ratio: round(deepRate / backfillRate),
+    bar: `${rows} rows in ${deepSecs.toFixed(1)} s; ok=${deep.ok}; daily`,
+    pass: deep.ok === true,
+  });
+}
+
 if (want("steady")) {
   if (!want("backfill")) {
     console.log("backfill (not measured: the steady state starts from a synced target) ...");

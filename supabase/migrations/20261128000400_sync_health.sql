@@ -55,6 +55,15 @@ as $$
             'h24', (select round(avg((r.status = 'succeeded')::integer), 3) from runs r where r.ended_at > now() - interval '24 hours'),
             'd7', (select round(avg((r.status = 'succeeded')::integer), 3) from runs r where r.ended_at > now() - interval '7 days')),
         'queue', (select to_jsonb(q) from queue q),
+        'throughput', (select (r.summary ->> 'throughput')::numeric from runs r where r.status = 'succeeded' order by r.id desc limit 1),
+        -- The last verification: its gaps (both ways, not repaired) and whether it was clean.
+        'verification', (select jsonb_build_object('run_id', v.id, 'at', v.ended_at, 'deep', (v.summary ->> 'deep')::boolean,
+                                                   'ok', (v.summary ->> 'ok')::boolean,
+                                                   'gaps', (select coalesce(sum(coalesce((e.value #>> '{gaps,missing}')::bigint, 0)
+                                                                              + coalesce((e.value #>> '{gaps,orphaned}')::bigint, 0)), 0)
+                                                              from jsonb_each(v.summary -> 'entities') e
+                                                             where not (v.summary -> 'repaired') ? e.key))
+                           from sync.runs v where v.mode = 'verify' and v.status = 'succeeded' order by v.id desc limit 1),
         'source', (select jsonb_build_object('connected', true, 'last_pull_at', s.last_pull_at, 'failures', s.failures,
                                              'circuit', case when s.open_until > now() then 'open' else 'closed' end,
                                              'open_until', s.open_until)
@@ -72,7 +81,7 @@ as $$
                                      from runs r where r.started_at > now() - interval '24 hours' group by 1) t), '[]'));
 $$;
 comment on function sync.health() is
-    'The health summary: status, last and last successful run, lag, next scheduled run, success rates 24 h and 7 d, queue depths, source and circuit breaker, backfill, open alerts, runs per hour. Read-only.';
+    'The health summary: status, last and last successful run, lag, next scheduled run, success rates 24 h and 7 d, queue depths, throughput, the last verification and its gaps, source and circuit breaker, backfill, open alerts, runs per hour. Read-only.';
 
 -- The metrics in Prometheus' text format (GET /sync/metrics).
 create function sync.metrics()

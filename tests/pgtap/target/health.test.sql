@@ -1,6 +1,6 @@
 -- sync.health() and sync.metrics() over fixed run records, inbox rows, source state and alerts.
 begin;
-select plan(8);
+select plan(9);
 
 select is(sync.health() ->> 'status', 'not_connected', 'no source: not connected');
 
@@ -21,6 +21,12 @@ select is(sync.health() ->> 'status', 'ok', 'the last run succeeded, nothing qua
 select is(sync.health() -> 'success_rate', '{"h24": 0.667, "d7": 0.667}'::jsonb, 'two of three runs succeeded');
 select is(sync.health() -> 'queue', '{"pending": 1, "parked": 2, "quarantined": 0, "conflicts": 0}'::jsonb, 'queue depths');
 select is(sync.health() -> 'lag_ms', '{"p50": 300, "p99": 1500}'::jsonb, 'the lag of the last successful run');
+insert into sync.runs (mode, status, started_at, ended_at, summary)
+values ('verify', 'succeeded', now(), now(), '{"ok": false, "deep": true, "repaired": {"orders": {}},
+        "entities": {"offices": {"gaps": {"missing": 2, "orphaned": 1}}, "orders": {"gaps": {"missing": 5, "orphaned": 0}}}}');
+select is((sync.health() -> 'verification') - 'run_id' - 'at', '{"ok": false, "deep": true, "gaps": 3}'::jsonb,
+          'the last verification and its unrepaired gaps');
+delete from sync.runs where mode = 'verify';
 select is((select jsonb_agg(a - 'id' - 'last_seen_at') from jsonb_array_elements(sync.health() -> 'alerts') a),
           '[{"kind": "source_unreachable", "severity": "warning", "occurrences": 1,
              "message": "the source failed 2 ticks in a row (network); ticks back off"}]'::jsonb, 'open alerts');
