@@ -1,12 +1,11 @@
 -- Backfill: a full copy of one entity or all, chunked by primary key straight from the foreign
 -- tables, applied through the same set-based applier, committing chunk by chunk, resumable.
 
--- Copies and applies one chunk: the source rows of an entity with key in (p_after, p_after + p_limit],
--- read in one remote snapshot whose xmax is their version (an older image never overwrites a
--- newer one), straight into the applier's work set (no inbox round trip for rows that apply).
--- Returns {rows, last_id, counts}.
-create function sync._backfill_chunk(p_run_id bigint, p_entity text, p_after bigint, p_limit integer)
-returns jsonb
+-- Fills sync.work_in with the current source rows of the given legacy ids (NULL: the key range
+-- (p_after, p_after + p_limit]); ids with no source row are added as deletes when p_deletes.
+create function sync._read_source(p_entity text, p_ids bigint[], p_after bigint default null, p_limit integer default null,
+                                  p_deletes boolean default false)
+returns integer
 language plpgsql
 set search_path = ''
 set jit = off
@@ -15,27 +14,52 @@ declare
     e sync.entities;
     v_snap text;
     v_identity jsonb;
-    v_rows integer;
-    v_last bigint;
-    v_counts jsonb;
+    v_n integer;
 begin
     select * into e from sync.entities where name = p_entity;
     select c.snap, c.identity into v_snap, v_identity from sync_src_capture.current_snapshot c;
     if v_identity is distinct from (select s.identity from sync.source s) then
-        perform sync._raise(409, 'the source is not the one this backfill started on: start a full backfill to re-baseline');
+        perform sync._raise(409, 'the source is not the one recorded (a restore, a failover, another database): start a full backfill to re-baseline');
     end if;
     truncate sync.work_in;
+    -- Plain key predicates (a range, or = any of an array): postgres_fdw ships them to the source.
     execute format($q$
         insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
         select s.%1$I, s.%1$I, 'upsert', to_jsonb(s), $1, now()
-          from %2$s s where s.%1$I > $2 and s.%1$I <= $2 + $3 $q$, e.source_pk, sync._source_relation(p_entity))
-    using pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, p_after, p_limit;
-    -- A key range, not ORDER BY ... LIMIT: postgres_fdw always ships a plain key predicate to the
-    -- source, while a sort and limit it may decide to run locally over every remaining row.
-    select count(*) into v_rows from sync.work_in;
-    v_last := p_after + p_limit;
-    v_counts := sync._apply_entity(p_entity, p_run_id, false);
-    return jsonb_build_object('rows', v_rows, 'last_id', v_last, 'counts', v_counts);
+          from %2$s s
+         where %3$s $q$,
+        e.source_pk, sync._source_relation(p_entity),
+        case when p_ids is null then format('s.%1$I > $3 and s.%1$I <= $3 + $4', e.source_pk)
+             else format('s.%I = any ($2)', e.source_pk) end)
+    using pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, p_ids, p_after, p_limit;
+    get diagnostics v_n = row_count;
+    if p_deletes and p_ids is not null then
+        insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
+        select g.id, g.id, 'delete', null, pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, now()
+          from unnest(p_ids) g (id)
+         where not exists (select 1 from sync.work_in w where w.legacy_id = g.id)
+        on conflict (work_id) do nothing;
+    end if;
+    return v_n;
+end;
+$$;
+
+revoke execute on function sync._read_source(text, bigint[], bigint, integer, boolean) from public;
+
+-- Copies and applies one chunk: the source rows of an entity with key in (p_after, p_after + p_limit],
+-- read in one remote snapshot whose xmax is their version (an older image never overwrites a
+-- newer one), straight into the applier's work set (no inbox round trip for rows that apply).
+-- Returns {rows, last_id, counts}.
+create function sync._backfill_chunk(p_run_id bigint, p_entity text, p_after bigint, p_limit integer)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_rows integer := sync._read_source(p_entity, null, p_after, p_limit);
+begin
+    return jsonb_build_object('rows', v_rows, 'last_id', p_after + p_limit,
+                              'counts', sync._apply_entity(p_entity, p_run_id, false));
 end;
 $$;
 revoke execute on function sync._backfill_chunk(bigint, text, bigint, integer) from public;

@@ -81,49 +81,6 @@ begin
 end;
 $$;
 
--- Fills sync.work_in with the current source rows of the given legacy ids (NULL: the key range
--- (p_after, p_after + p_limit]); ids with no source row are added as deletes when p_deletes.
-create function sync._read_source(p_entity text, p_ids bigint[], p_after bigint default null, p_limit integer default null,
-                                  p_deletes boolean default false)
-returns integer
-language plpgsql
-set search_path = ''
-set jit = off
-as $$
-declare
-    e sync.entities;
-    v_snap text;
-    v_identity jsonb;
-    v_n integer;
-begin
-    select * into e from sync.entities where name = p_entity;
-    select c.snap, c.identity into v_snap, v_identity from sync_src_capture.current_snapshot c;
-    if v_identity is distinct from (select s.identity from sync.source s) then
-        perform sync._raise(409, 'the source is not the one recorded: start a full backfill to re-baseline');
-    end if;
-    truncate sync.work_in;
-    -- Plain key predicates (a range, or = any of an array): postgres_fdw ships them to the source.
-    execute format($q$
-        insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
-        select s.%1$I, s.%1$I, 'upsert', to_jsonb(s), $1, now()
-          from %2$s s
-         where %3$s $q$,
-        e.source_pk, sync._source_relation(p_entity),
-        case when p_ids is null then format('s.%1$I > $3 and s.%1$I <= $3 + $4', e.source_pk)
-             else format('s.%I = any ($2)', e.source_pk) end)
-    using pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, p_ids, p_after, p_limit;
-    get diagnostics v_n = row_count;
-    if p_deletes and p_ids is not null then
-        insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
-        select g.id, g.id, 'delete', null, pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, now()
-          from unnest(p_ids) g (id)
-         where not exists (select 1 from sync.work_in w where w.legacy_id = g.id)
-        on conflict (work_id) do nothing;
-    end if;
-    return v_n;
-end;
-$$;
-
 -- Verifies one entity. Returns {counts, gaps, integrity, drift, ok, repairable: [legacy ids]}.
 create function sync._verify_entity(p_entity text, p_deep boolean, p_sample integer)
 returns jsonb
@@ -372,6 +329,6 @@ comment on function sync.verify(boolean, text[], text, integer) is
     'Verifies counts, gaps both ways, integrity and drift per entity (a sample; every row when deep), repairing what it finds when auto_repair is on; recorded as a verify run. SY409 while a run applies.';
 
 revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer),
-    sync._read_source(text, bigint[], bigint, integer, boolean), sync._verify_entity(text, boolean, integer),
+    sync._verify_entity(text, boolean, integer),
     sync._repair(bigint, text, bigint[]), sync._verify(bigint, boolean, text[], integer, boolean),
     sync._verify_run(text, boolean, text[], jsonb, text), sync.verify(boolean, text[], text, integer) from public;
