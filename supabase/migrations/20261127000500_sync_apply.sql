@@ -830,13 +830,14 @@ begin
         exit when v_drained and v_backfill is null;
     end loop;
 
-    -- Verification after a run that applied rows: the cheap check (counts, integrity, a sample's
-    -- drift, repaired when auto_repair is on) while this run holds the lease. It never fails the run.
+    -- Verification after a run that applied rows: a drift sample of what it touched (repaired when
+    -- auto_repair is on) while this run holds the lease. It never fails the run.
     if v_rows > 0 and v_error is null and (v_config ->> 'verify_after_run')::boolean and v_config ->> 'transport' = 'fdw'
        and sync._lease_renew(v_run) then
         v_t := pg_catalog.clock_timestamp();
         begin
-            v_verify := sync._verify(v_run, false, null, 50);
+            -- The drift of a sample of the entities this run applied, light enough for every run.
+            v_verify := sync._verify(v_run, false, array(select jsonb_object_keys(v_counts)), 50, null, true);
             v_verify := jsonb_build_object('ok', v_verify -> 'ok', 'repaired', v_verify -> 'repaired',
                 'problems', coalesce((select jsonb_agg(e.key order by e.key) from jsonb_each(v_verify -> 'entities') e
                                        where not (e.value ->> 'ok')::boolean), '[]'));

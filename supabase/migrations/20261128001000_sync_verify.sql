@@ -82,7 +82,7 @@ end;
 $$;
 
 -- Verifies one entity. Returns {counts, gaps, integrity, drift, ok, repairable: [legacy ids]}.
-create function sync._verify_entity(p_entity text, p_deep boolean, p_sample integer)
+create function sync._verify_entity(p_entity text, p_deep boolean, p_sample integer, p_light boolean default false)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -113,63 +113,69 @@ declare
 begin
     select * into e from sync.entities where name = p_entity;
     v_live := case when e.has_deleted_at then 'x.deleted_at is null' else 'true' end;
-    execute format('select count(*) from %s', sync._source_relation(p_entity)) into v_source;
-    execute format('select count(*) from %s x where x.%I is not null and %s', e.target_table, e.legacy_id_column, v_live)
-       into v_target;
-    select count(distinct i.legacy_id) into v_open from sync.inbox i
-     where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict');
-    select count(*) into v_filtered from sync.filtered f where f.entity = p_entity;
-    v_counts := jsonb_build_object('source', v_source, 'target', v_target, 'open', v_open, 'filtered', v_filtered,
-        'mapped', (select count(*) from sync.id_map m where m.entity = p_entity and not m.deleted));
+    -- The light check (after each run) is the drift sample alone: counts and integrity read whole tables.
+    if p_light then
+        v_integrity := '{}';
+    else
+        execute format('select count(*) from %s', sync._source_relation(p_entity)) into v_source;
+        execute format('select count(*) from %s x where x.%I is not null and %s', e.target_table, e.legacy_id_column, v_live)
+           into v_target;
+        select count(distinct i.legacy_id) into v_open from sync.inbox i
+         where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict');
+        select count(*) into v_filtered from sync.filtered f where f.entity = p_entity;
+        v_counts := jsonb_build_object('source', v_source, 'target', v_target, 'open', v_open, 'filtered', v_filtered,
+            'mapped', (select count(*) from sync.id_map m where m.entity = p_entity and not m.deleted));
 
-    -- Gaps both ways, when deep (they read every source key). The cheap check reports what the counts
-    -- leave unexplained, which changes in flight make non-zero for a moment.
-    v_counts := v_counts || jsonb_build_object('unexplained', v_source - v_target - v_open - v_filtered);
-    if p_deep then
-        truncate sync.work_ids;
-        execute format('insert into sync.work_ids select s.%I from %s s', e.source_pk, sync._source_relation(p_entity));
+        -- Gaps both ways, when deep (they read every source key). The cheap check reports what the counts
+        -- leave unexplained, which changes in flight make non-zero for a moment.
+        v_counts := v_counts || jsonb_build_object('unexplained', v_source - v_target - v_open - v_filtered);
+        if p_deep then
+            truncate sync.work_ids;
+            execute format('insert into sync.work_ids select s.%I from %s s', e.source_pk, sync._source_relation(p_entity));
+            execute format($q$
+                select array(select w.id from sync.work_ids w
+                              where not exists (select 1 from %1$s x where x.%2$I = w.id and %3$s)
+                                and not exists (select 1 from sync.inbox i where i.entity = $1 and i.legacy_id = w.id
+                                                   and i.status in ('pending', 'parked', 'quarantined', 'conflict'))
+                                and not exists (select 1 from sync.filtered f where f.entity = $1 and f.legacy_id = w.id)
+                              order by w.id) $q$, e.target_table, e.legacy_id_column, v_live)
+            into v_missing using p_entity;
+            execute format($q$
+                select array(select x.%2$I from %1$s x
+                              where x.%2$I is not null and %3$s
+                                and not exists (select 1 from sync.work_ids w where w.id = x.%2$I)
+                              order by x.%2$I) $q$, e.target_table, e.legacy_id_column, v_live)
+            into v_orphaned;
+            v_gaps := jsonb_build_object('missing', cardinality(v_missing), 'missing_sample', to_jsonb(v_missing[1:10]),
+                                         'orphaned', cardinality(v_orphaned), 'orphaned_sample', to_jsonb(v_orphaned[1:10]));
+        end if;
+
+        -- Integrity.
+        execute format('select count(*) from (select x.%2$I from %1$s x where x.%2$I is not null group by 1 having count(*) > 1) d',
+                       e.target_table, e.legacy_id_column) into v_n;
+        v_integrity := jsonb_build_object('duplicate_legacy_ids', v_n);
         execute format($q$
-            select array(select w.id from sync.work_ids w
-                          where not exists (select 1 from %1$s x where x.%2$I = w.id and %3$s)
-                            and not exists (select 1 from sync.inbox i where i.entity = $1 and i.legacy_id = w.id
-                                               and i.status in ('pending', 'parked', 'quarantined', 'conflict'))
-                            and not exists (select 1 from sync.filtered f where f.entity = $1 and f.legacy_id = w.id)
-                          order by w.id) $q$, e.target_table, e.legacy_id_column, v_live)
-        into v_missing using p_entity;
-        execute format($q$
-            select array(select x.%2$I from %1$s x
-                          where x.%2$I is not null and %3$s
-                            and not exists (select 1 from sync.work_ids w where w.id = x.%2$I)
-                          order by x.%2$I) $q$, e.target_table, e.legacy_id_column, v_live)
-        into v_orphaned;
-        v_gaps := jsonb_build_object('missing', cardinality(v_missing), 'missing_sample', to_jsonb(v_missing[1:10]),
-                                     'orphaned', cardinality(v_orphaned), 'orphaned_sample', to_jsonb(v_orphaned[1:10]));
+            select count(*) from sync.id_map m
+             where m.entity = $1 and not m.deleted
+               and not exists (select 1 from %1$s x where x.id = m.target_id and x.%2$I = m.legacy_id) $q$,
+            e.target_table, e.legacy_id_column) into v_n using p_entity;
+        v_integrity := v_integrity || jsonb_build_object('map_without_target', v_n);
+        -- Live rows whose parent (a registered, soft-deleting target table) is soft-deleted.
+        for v_fk in
+            select a.attname as fk, p.name as parent, p.target_table as parent_table
+              from pg_catalog.pg_constraint c
+              join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+              join sync.entities p on p.target_table = c.confrelid and p.has_deleted_at
+             where c.contype = 'f' and c.conrelid = e.target_table and cardinality(c.conkey) = 1
+             order by a.attname
+        loop
+            execute format('select count(*) from %1$s x join %2$s p on p.id = x.%3$I where %4$s and p.deleted_at is not null',
+                           e.target_table, v_fk.parent_table, v_fk.fk, v_live) into v_n;
+            if v_n > 0 then v_orphans := v_orphans || jsonb_build_object(v_fk.fk, v_n); end if;
+        end loop;
+        v_integrity := v_integrity || jsonb_build_object('live_children_of_deleted_parents', v_orphans);
+
     end if;
-
-    -- Integrity.
-    execute format('select count(*) from (select x.%2$I from %1$s x where x.%2$I is not null group by 1 having count(*) > 1) d',
-                   e.target_table, e.legacy_id_column) into v_n;
-    v_integrity := jsonb_build_object('duplicate_legacy_ids', v_n);
-    execute format($q$
-        select count(*) from sync.id_map m
-         where m.entity = $1 and not m.deleted
-           and not exists (select 1 from %1$s x where x.id = m.target_id and x.%2$I = m.legacy_id) $q$,
-        e.target_table, e.legacy_id_column) into v_n using p_entity;
-    v_integrity := v_integrity || jsonb_build_object('map_without_target', v_n);
-    -- Live rows whose parent (a registered, soft-deleting target table) is soft-deleted.
-    for v_fk in
-        select a.attname as fk, p.name as parent, p.target_table as parent_table
-          from pg_catalog.pg_constraint c
-          join pg_catalog.pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
-          join sync.entities p on p.target_table = c.confrelid and p.has_deleted_at
-         where c.contype = 'f' and c.conrelid = e.target_table and cardinality(c.conkey) = 1
-         order by a.attname
-    loop
-        execute format('select count(*) from %1$s x join %2$s p on p.id = x.%3$I where %4$s and p.deleted_at is not null',
-                       e.target_table, v_fk.parent_table, v_fk.fk, v_live) into v_n;
-        if v_n > 0 then v_orphans := v_orphans || jsonb_build_object(v_fk.fk, v_n); end if;
-    end loop;
-    v_integrity := v_integrity || jsonb_build_object('live_children_of_deleted_parents', v_orphans);
 
     -- Drift: a sample of mapped rows spread over the key range, or every source row when deep.
     if v_strategy = 'source_wins' then
@@ -206,7 +212,8 @@ begin
 
     return jsonb_build_object('counts', v_counts, 'gaps', v_gaps, 'integrity', v_integrity, 'drift', v_drift,
         'ok', coalesce((v_gaps ->> 'missing')::bigint, 0) = 0 and coalesce((v_gaps ->> 'orphaned')::bigint, 0) = 0
-              and (v_integrity ->> 'duplicate_legacy_ids')::bigint = 0 and (v_integrity ->> 'map_without_target')::bigint = 0
+              and coalesce((v_integrity ->> 'duplicate_legacy_ids')::bigint, 0) = 0
+              and coalesce((v_integrity ->> 'map_without_target')::bigint, 0) = 0
               and v_orphans = '{}' and coalesce((v_drift ->> 'drifted')::bigint, 0) = 0,
         -- What a targeted repair can fix: gaps both ways and drifted rows (ids, capped).
         'repairable', to_jsonb((coalesce(v_missing, '{}') || coalesce(v_orphaned, '{}')
@@ -233,7 +240,7 @@ $$;
 -- Verifies (and, with auto_repair, repairs what it found) the given entities as run p_run_id, which
 -- holds the applier lease. Returns {ok, deep, entities: {entity: …}, repaired: {entity: counts}, ms}.
 create function sync._verify(p_run_id bigint, p_deep boolean, p_entities text[], p_sample integer default 200,
-                             p_repair boolean default null)
+                             p_repair boolean default null, p_light boolean default false)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -250,7 +257,7 @@ begin
     for v_entity in select o.name from sync._apply_order() o
                      where (p_entities is null or o.name = any (p_entities))
                        and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true) loop
-        v_one := sync._verify_entity(v_entity, p_deep, p_sample);
+        v_one := sync._verify_entity(v_entity, p_deep, p_sample, p_light);
         if v_repair and jsonb_array_length(v_one -> 'repairable') > 0 then
             v_repaired := v_repaired || jsonb_build_object(v_entity,
                 sync._repair(p_run_id, v_entity, array(select x::bigint from jsonb_array_elements_text(v_one -> 'repairable') x)));
@@ -329,6 +336,6 @@ comment on function sync.verify(boolean, text[], text, integer) is
     'Verifies counts, gaps both ways, integrity and drift per entity (a sample; every row when deep), repairing what it finds when auto_repair is on; recorded as a verify run. SY409 while a run applies.';
 
 revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer),
-    sync._verify_entity(text, boolean, integer),
-    sync._repair(bigint, text, bigint[]), sync._verify(bigint, boolean, text[], integer, boolean),
+    sync._verify_entity(text, boolean, integer, boolean),
+    sync._repair(bigint, text, bigint[]), sync._verify(bigint, boolean, text[], integer, boolean, boolean),
     sync._verify_run(text, boolean, text[], jsonb, text), sync.verify(boolean, text[], text, integer) from public;
