@@ -51,26 +51,13 @@ declare
     v_max integer;
     v_command text;
     v_job bigint;
+    v_id bigint;
+    v_jobs text[];
     v_who text := sync._caller(schedule.caller);
 begin
-    if v_version is null then
-        perform sync._raise(409, format('pg_cron is not installed in this database (%s)', current_database()),
-                            'pg_cron lives in the database that cron.database_name names; install the sync there');
-    end if;
-    v_cron := sync._cron_schedule(every, v_version);
-    if to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is null then
-        perform sync._raise(409, 'pg_net (net.http_post) is not installed in this database');
-    end if;
-    if to_regclass('vault.decrypted_secrets') is null then
-        perform sync._raise(409, 'Vault (vault.decrypted_secrets) is not installed in this database');
-    end if;
-    execute format('select count(*) from %I.decrypted_secrets where name in ($1, $2)', 'vault')
-       into v_job using 'sync_project_url', 'sync_secret_key';
-    if v_job < 2 then
-        perform sync._raise(409, 'the Vault entries sync_project_url and sync_secret_key are missing',
-                            'select vault.create_secret(''https://<ref>.supabase.co'', ''sync_project_url''); '
-                            || 'select vault.create_secret(''sb_secret_...'', ''sync_secret_key'');');
-    end if;
+    -- Where pg_cron lives in another database, its version is unknown here: seconds are assumed
+    -- possible (pg_cron 1.5+), and the jobs are given to the operator to create there (below).
+    v_cron := sync._cron_schedule(every, coalesce(v_version, '1.5'));
     -- The call itself reads the URL and key at run time: rotating them in Vault needs no reschedule.
     -- Up to the Edge Function's wall clock, a tick lasts the whole interval less a second and polls
     -- while idle, so consecutive ticks leave no gap and the lag is a poll, not the interval; longer
@@ -86,16 +73,41 @@ begin
     headers := jsonb_build_object('Content-Type', 'application/json',
                                   'apikey', (select decrypted_secret from vault.decrypted_secrets where name = 'sync_secret_key')),
     timeout_milliseconds := %2$s)$c$, v_max, (v_max + 15) * 1000);
+    -- The jobs: the tick; alerts every minute (evaluated and delivered outside the runs: delivery
+    -- never blocks one); retention every hour; the digest and the deep verification once a day.
+    v_jobs := array[
+        array['legacy-sync-tick', v_cron, v_command],
+        array['legacy-sync-alerts', '* * * * *', 'select sync.evaluate_alerts(); select sync.deliver_alerts();'],
+        array['legacy-sync-cleanup', '17 * * * *', 'select sync.prune();'],
+        array['legacy-sync-daily', format('0 %s * * *', (sync.get_config() #>> '{alerts,digest_hour_utc}')::integer),
+              'select sync.digest(); select sync.verify(true, null, ''schedule'', 300);']];
+    if v_version is null then
+        -- pg_cron lives in another database (cron.database_name): the jobs must run here, so they
+        -- are created there with cron.schedule_in_database, by the operator.
+        perform sync._raise(409, format('pg_cron is not installed in this database (%s): run the statements of this '
+                                        || 'error''s detail in the database where pg_cron lives', current_database()),
+                            (select string_agg(format('select cron.schedule_in_database(%L, %L, %L, %L);', v_jobs[i][1],
+                                                      v_jobs[i][2], v_jobs[i][3], current_database()), e'\n' order by i)
+                               from generate_series(1, array_length(v_jobs, 1)) i));
+    end if;
+    if to_regprocedure('net.http_post(text, jsonb, jsonb, jsonb, integer)') is null then
+        perform sync._raise(409, 'pg_net (net.http_post) is not installed in this database');
+    end if;
+    if to_regclass('vault.decrypted_secrets') is null then
+        perform sync._raise(409, 'Vault (vault.decrypted_secrets) is not installed in this database');
+    end if;
+    execute format('select count(*) from %I.decrypted_secrets where name in ($1, $2)', 'vault')
+       into v_job using 'sync_project_url', 'sync_secret_key';
+    if v_job < 2 then
+        perform sync._raise(409, 'the Vault entries sync_project_url and sync_secret_key are missing',
+                            'select vault.create_secret(''https://<ref>.supabase.co'', ''sync_project_url''); '
+                            || 'select vault.create_secret(''sb_secret_...'', ''sync_secret_key'');');
+    end if;
     -- Names of optional extensions go through format(): this compiles, and checks, without them.
-    execute format('select %I.schedule($1, $2, $3)', 'cron') into v_job using 'legacy-sync-tick', v_cron, v_command;
-    -- Alerts every minute (evaluated and delivered outside the runs: delivery never blocks one),
-    -- retention every hour, the digest and the deep verification once a day.
-    execute format('select %I.schedule($1, $2, $3)', 'cron') using 'legacy-sync-alerts', '* * * * *',
-        'select sync.evaluate_alerts(); select sync.deliver_alerts();';
-    execute format('select %I.schedule($1, $2, $3)', 'cron') using 'legacy-sync-cleanup', '17 * * * *', 'select sync.prune();';
-    execute format('select %I.schedule($1, $2, $3)', 'cron') using 'legacy-sync-daily',
-        format('0 %s * * *', (sync.get_config() #>> '{alerts,digest_hour_utc}')::integer),
-        'select sync.digest(); select sync.verify(true, null, ''schedule'', 300);';
+    for i in 1..array_length(v_jobs, 1) loop
+        execute format('select %I.schedule($1, $2, $3)', 'cron') into v_id using v_jobs[i][1], v_jobs[i][2], v_jobs[i][3];
+        if i = 1 then v_job := v_id; end if;
+    end loop;
     perform sync.set_config(jsonb_build_object('schedule_interval', every), v_who);
     insert into sync.audit (kind, subject, caller, details)
     values ('schedule.set', 'schedule', v_who, jsonb_build_object('every', every, 'cron', v_cron));
@@ -104,7 +116,7 @@ begin
 end;
 $$;
 comment on function sync.schedule(text, text) is
-    'Creates or replaces the pg_cron job that calls POST /sync/tick through pg_net (URL and key from Vault) every interval, and its cleanup job. Idempotent. Returns the job.';
+    'Creates or replaces the pg_cron job that calls POST /sync/tick through pg_net (URL and key from Vault) every interval, and the alerts, cleanup and daily jobs. Where pg_cron lives in another database, SY409 whose detail holds the cron.schedule_in_database statements to run there. Idempotent. Returns the job.';
 
 create function sync.unschedule(caller text default null)
 returns jsonb
