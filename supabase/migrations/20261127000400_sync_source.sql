@@ -112,7 +112,9 @@ begin
 end;
 $$;
 
--- sync.connect_source(conninfo text) returns jsonb
+-- sync.connect_source(conninfo text, password_secret text default null) returns jsonb
+-- (password_secret: the name of a Vault secret holding the password, for hosted Supabase, where the
+-- conninfo then carries none).
 -- Creates or replaces the FDW server `sync_source` and its user mapping (for PUBLIC: sync.tick runs
 -- as its caller; the server's USAGE stays unpublished) from a libpq conninfo, imports the source
 -- tables, checks that capture (version 2 or later) is installed, enables it on the registered
@@ -123,7 +125,7 @@ $$;
 -- raises a WARNING with the same message (a warning does not log the statement); the message names
 -- host, port, database and user, never the password. A failed call changes nothing (subtransaction).
 -- Writes: sync.source; schemas sync_src, sync_src_capture (imported); the source's sync_capture.tables.
-create function sync.connect_source(conninfo text)
+create function sync.connect_source(conninfo text, password_secret text default null)
 returns jsonb
 language plpgsql
 security definer
@@ -142,9 +144,25 @@ declare
     v_state text;
     v_msg text;
     v_detail text;
+    v_password text;
 begin
     begin
         v_opts := sync._parse_conninfo(conninfo);
+        -- On hosted Supabase the password lives in Vault: read by name here, into the user mapping.
+        if connect_source.password_secret is not null then
+            if v_opts ? 'password' then
+                perform sync._raise(400, 'give the password in the conninfo or in password_secret, not both');
+            end if;
+            if to_regclass('vault.decrypted_secrets') is null then
+                perform sync._raise(400, 'Vault (vault.decrypted_secrets) is not installed in this database');
+            end if;
+            execute format('select decrypted_secret from %I.decrypted_secrets where name = $1', 'vault')
+               into v_password using connect_source.password_secret;
+            if v_password is null then
+                perform sync._raise(400, format('no Vault secret named %L', connect_source.password_secret));
+            end if;
+            v_opts := v_opts || jsonb_build_object('password', v_password);
+        end if;
         v_user := coalesce(v_opts ->> 'user', session_user);
         select string_agg(format('%I %L', key, value), ', ') into v_server_opts
           from jsonb_each_text(v_opts) where key not in ('user', 'password');
@@ -202,7 +220,7 @@ begin
     return v_result;
 end;
 $$;
-comment on function sync.connect_source(text) is
+comment on function sync.connect_source(text, text) is
     'Creates or replaces the FDW server and user mapping for the legacy source, imports its tables, checks that capture v2+ is installed, enables it on the registered tables and records the source identity once. Idempotent. Never raises, never echoes the password: a failure returns {connected: false, error} and changes nothing.';
-revoke execute on function sync.connect_source(text) from public;
+revoke execute on function sync.connect_source(text, text) from public;
 revoke execute on function sync._url_decode(text), sync._parse_conninfo(text), sync._source_relation(text), sync._import_source() from public;

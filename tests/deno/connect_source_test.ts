@@ -5,7 +5,7 @@
 import { deepStrictEqual, ok } from "node:assert/strict";
 import postgres from "postgres";
 import { urlAs } from "../../scripts/lib/testenv.ts";
-import { freshPair, tick } from "./_helpers.ts";
+import { adminUrlOf, freshPair, tick } from "./_helpers.ts";
 
 const INSTALL = "deno task source:install -- <legacy-db-url>";
 
@@ -92,6 +92,44 @@ Deno.test("connect_source refuses a source without capture, or with capture olde
     const [o] = await p.target`select name from public.offices where legacy_office_id = 1`;
     deepStrictEqual(o.name, "Still flowing");
   } finally {
+    await p.close();
+  }
+});
+
+Deno.test("connect_source takes the password from Vault by name (password_secret), never showing it", async () => {
+  const p = await freshPair("vault_password");
+  // Creating the Vault entry is the operator's documented step; the platform's superuser stands in here.
+  const admin = postgres(adminUrlOf(p.targetUrl), { max: 1, onnotice: () => {} });
+  const secret = `sync_source_password_${Deno.pid}`;
+  try {
+    const password = p.legacyConninfo.match(/password=(\S+)/)![1];
+    const without = p.legacyConninfo.replace(/\s*password=\S+/, "");
+    await admin`select vault.create_secret(${password}, ${secret})`;
+    const [{ r }] = await p.target`select sync.connect_source(${without}, ${secret}) as r`;
+    deepStrictEqual([r.connected, r.tables], [true, 13]);
+    ok(!JSON.stringify(r).includes(password));
+    await p.legacy`update dispatch_office set name = 'Through Vault' where id = 1`;
+    deepStrictEqual((await tick(p.target, 5)).status, "succeeded");
+    deepStrictEqual(
+      (await p.target`select name from public.offices where legacy_office_id = 1`)[0].name,
+      "Through Vault",
+    );
+
+    const [{ r: unknown }] = await p.target`select sync.connect_source(${without}, 'no_such_secret') as r`;
+    deepStrictEqual(
+      unknown.error.message.endsWith(`no Vault secret named 'no_such_secret'`),
+      true,
+      unknown.error.message,
+    );
+    const [{ r: both }] = await p.target`select sync.connect_source(${p.legacyConninfo}, ${secret}) as r`;
+    ok(
+      both.error.message.endsWith("give the password in the conninfo or in password_secret, not both"),
+      both.error.message,
+    );
+    ok(!JSON.stringify(both).includes(password));
+  } finally {
+    await admin`delete from vault.secrets where name = ${secret}`.catch(() => {});
+    await admin.end();
     await p.close();
   }
 });
