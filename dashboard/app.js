@@ -321,6 +321,11 @@ document.getElementById("sign-out").addEventListener("click", async () => {
   signedOut();
 });
 
+// A session that ends (signed out elsewhere, or a refresh the auth server refused): back to the form.
+client.auth.onAuthStateChange((event) => {
+  if (event === "SIGNED_OUT") signedOut();
+});
+
 const { data } = await client.auth.getSession();
 if (data.session) signedIn(data.session);
 else signedOut();
