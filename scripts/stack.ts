@@ -65,11 +65,12 @@ switch (command) {
     fail("usage: stack.ts start|stop|status [-o env] [--stack demo|test]");
 }
 
-/** The database's variables, plus API_URL and the operator accounts while the gateway runs. */
+/** The database's variables, plus API_URL, DASHBOARD_URL and the operator accounts while the gateway runs. */
 async function env(spec: StackSpec): Promise<Record<string, string>> {
   const out = await dbEnv(spec);
   if (Object.keys(out).length === 0 || !gatewayRunning(spec)) return out;
   out.API_URL = apiUrl(spec);
+  out.DASHBOARD_URL = `${apiUrl(spec)}/dashboard/`;
   for (const op of await operators(spec)) {
     out[`${op.sync_role.toUpperCase()}_EMAIL`] = op.email;
     out[`${op.sync_role.toUpperCase()}_PASSWORD`] = op.password;
@@ -101,6 +102,7 @@ function printStatus(vars: Record<string, string>) {
     SECRET_KEY: "Secret key",
     PUBLISHABLE_KEY: "Publishable key",
     API_URL: "API URL",
+    DASHBOARD_URL: "Dashboard URL",
     ADMIN_EMAIL: "Admin operator",
     ADMIN_PASSWORD: "Admin password",
     VIEWER_EMAIL: "Viewer operator",

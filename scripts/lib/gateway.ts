@@ -8,9 +8,12 @@
  * - The part of Supabase Auth operators need: `POST /auth/v1/token?grant_type=password` for seeded operator
  *   accounts (ES256 access tokens with `sub`, `exp`, `role: authenticated`, `app_metadata.sync_role`) and
  *   `GET /auth/v1/.well-known/jwks.json`, so that supabase-js `signInWithPassword` works unchanged.
+ * - `/dashboard/`: the dashboard's static bundle (scripts/lib/dashboard.ts), with a `config.js` naming this
+ *   gateway's URL and publishable key.
  */
 import { verifyJwt } from "../../functions/_shared/auth.ts";
 import { encodeBase64Url } from "./b64.ts";
+import { configJs, contentType, readDashboardFile } from "./dashboard.ts";
 import type { StackKeys } from "./keys.ts";
 import { ROOT } from "./stack.ts";
 
@@ -248,6 +251,18 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
     return new Response(res.body, { status: res.status, headers: res.headers });
   }
 
+  /** A file of the dashboard's bundle; `config.js` names this gateway and its publishable key. */
+  async function dashboard(name: string): Promise<Response> {
+    const file = name === "" ? "index.html" : name;
+    const headers = { "content-type": contentType(file), "cache-control": "no-cache" };
+    if (file === "config.js") {
+      return new Response(configJs({ url, publishableKey: opts.keys.PUBLISHABLE_KEY }), { headers });
+    }
+    const body = await readDashboardFile(file);
+    if (!body) return Response.json({ message: `no dashboard file ${file}` }, { status: 404 });
+    return new Response(body, { headers });
+  }
+
   const server = Deno.serve({ hostname: "127.0.0.1", port: opts.port, onListen: () => {} }, async (req) => {
     const path = new URL(req.url).pathname;
     try {
@@ -256,6 +271,8 @@ export async function startGateway(opts: GatewayOptions): Promise<Gateway> {
       if (path === "/auth/v1/token" && req.method === "POST") return await token(req);
       const fn = path.match(/^\/functions\/v1\/([A-Za-z0-9_-]+)(\/.*)?$/);
       if (fn) return await proxy(req, fn[1], `/${fn[1]}${fn[2] ?? ""}`);
+      if (path === "/dashboard") return Response.redirect(`${url}/dashboard/`, 301);
+      if (path.startsWith("/dashboard/") && req.method === "GET") return await dashboard(path.slice(11));
       return Response.json({ message: `no route ${req.method} ${path}` }, { status: 404 });
     } catch (e) {
       console.error("gateway:", e instanceof Error ? e.message : e);

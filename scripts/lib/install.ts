@@ -1,6 +1,6 @@
 /**
  * Installs what the local stack needs from Debian's packages, once: PostgreSQL 15 with pg_cron,
- * pgTAP, plpgsql_check, wal2json and pg_prove. Idempotent: a machine that has them all is left as is.
+ * pgTAP, plpgsql_check, wal2json and pg_prove, and Chromium (the dashboard's browser test drives it). Idempotent: a machine that has them all is left as is.
  */
 import { exists, run } from "./run.ts";
 
@@ -17,6 +17,7 @@ const NEEDED: Array<[string, string]> = [
   [`${EXT}/plpgsql_check.control`, "postgresql-15-plpgsql-check"],
   ["/usr/lib/postgresql/15/lib/wal2json.so", "postgresql-15-wal2json"],
   ["/usr/bin/pg_prove", "libtap-parser-sourcehandler-pgtap-perl"],
+  ["/usr/bin/chromium", "chromium"],
 ];
 
 /** Installs the missing Debian packages; prints what it does. */
