@@ -127,6 +127,10 @@ step(
   `live: sync.schedule('${every}') on pg_cron ${version}: job ${job.job} (${job.schedule}) → net.http_post → ` +
     `pg_net worker → ${apiUrl(DEMO)}/functions/v1/sync/tick → sync.tick(${job.tick_seconds} s, polling while idle)`,
 );
+step(
+  `dashboard live at ${apiUrl(DEMO)}/dashboard/ (sign in as an operator: deno task status -o env shows ` +
+    "ADMIN_EMAIL / ADMIN_PASSWORD and VIEWER_EMAIL / VIEWER_PASSWORD)",
+);
 let st = { total: 0 };
 let liveStart: Date | undefined;
 try {

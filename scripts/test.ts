@@ -10,6 +10,7 @@
  * Options: `--only <substring>` runs the matching files only.
  */
 import { option, taskArgs } from "./lib/args.ts";
+import { ensureInstalled } from "./lib/install.ts";
 import { run } from "./lib/run.ts";
 import { apiUrl, startGatewayProcess, stopGatewayProcess } from "./lib/gateway_process.ts";
 import { ROOT, start, stop, TEST } from "./lib/stack.ts";
@@ -19,6 +20,7 @@ const args = taskArgs();
 const only = option(args, "only");
 const t0 = performance.now();
 
+await ensureInstalled({ browser: true });
 await start(TEST);
 await startGatewayProcess(TEST);
 console.log("building test templates ...");

@@ -25,8 +25,26 @@ async function readJson(req: Request): Promise<unknown> {
   }
 }
 
-/** Handles one request (exported for in-process use). */
+/**
+ * CORS for the dashboard on another origin (a static host calling the hosted function). Credentials travel as
+ * bearer tokens, never cookies, so any origin may ask; what it may do is still decided by the token.
+ */
+const CORS = {
+  "access-control-allow-origin": "*",
+  "access-control-allow-headers": "authorization, x-client-info, apikey, content-type",
+  "access-control-allow-methods": "GET, POST, PATCH, OPTIONS",
+  "access-control-max-age": "600",
+};
+
+/** Handles one request (exported for in-process use): a preflight, or the API with CORS headers. */
 export async function handler(req: Request): Promise<Response> {
+  if (req.method === "OPTIONS") return new Response(null, { status: 204, headers: CORS });
+  const res = await respond(req);
+  for (const [k, v] of Object.entries(CORS)) res.headers.set(k, v);
+  return res;
+}
+
+async function respond(req: Request): Promise<Response> {
   try {
     const url = new URL(req.url);
     const m = url.pathname.match(/^(?:\/functions\/v1)?\/sync(\/.*)?$/);

@@ -1,6 +1,7 @@
 /**
  * Installs what the local stack needs from Debian's packages, once: PostgreSQL 15 with pg_cron,
- * pgTAP, plpgsql_check, wal2json and pg_prove, and Chromium (the dashboard's browser test drives it). Idempotent: a machine that has them all is left as is.
+ * pgTAP, plpgsql_check, wal2json and pg_prove; and, for the test suite only, Chromium (the dashboard's browser
+ * test drives it). Idempotent: a machine that has them all is left as is.
  */
 import { exists, run } from "./run.ts";
 
@@ -17,12 +18,13 @@ const NEEDED: Array<[string, string]> = [
   [`${EXT}/plpgsql_check.control`, "postgresql-15-plpgsql-check"],
   ["/usr/lib/postgresql/15/lib/wal2json.so", "postgresql-15-wal2json"],
   ["/usr/bin/pg_prove", "libtap-parser-sourcehandler-pgtap-perl"],
-  ["/usr/bin/chromium", "chromium"],
 ];
+/** The browser the dashboard test drives (the test suite installs it; the demo does not need it). */
+const BROWSER: Array<[string, string]> = [["/usr/bin/chromium", "chromium"]];
 
-/** Installs the missing Debian packages; prints what it does. */
-export async function ensureInstalled(): Promise<void> {
-  const missing = NEEDED.filter(([path]) => !exists(path)).map(([, pkg]) => pkg);
+/** Installs the missing Debian packages (with `browser`, Chromium too); prints what it does. */
+export async function ensureInstalled(opts: { browser?: boolean } = {}): Promise<void> {
+  const missing = [...NEEDED, ...(opts.browser ? BROWSER : [])].filter(([path]) => !exists(path)).map(([, pkg]) => pkg);
   if (missing.length === 0) return;
   console.log(`installing ${missing.join(", ")} (apt-get)`);
   const env = { DEBIAN_FRONTEND: "noninteractive" };

@@ -310,3 +310,22 @@ Deno.test("sync API: health, metrics (Prometheus text), pause and resume of a qu
     deepStrictEqual(audit.map((a) => [a.kind, a.caller]), [["run.pause", "secret_key"], ["run.resume", "secret_key"]]);
   });
 });
+
+Deno.test("sync API: CORS for a dashboard on another origin (preflight, and the headers on every answer)", async () => {
+  const { handler } = await import("../../functions/sync/index.ts");
+  const pre = await handler(new Request("http://x/functions/v1/sync/health", { method: "OPTIONS" }));
+  deepStrictEqual([
+    pre.status,
+    pre.headers.get("access-control-allow-origin"),
+    pre.headers.get("access-control-allow-headers"),
+  ], [
+    204,
+    "*",
+    "authorization, x-client-info, apikey, content-type",
+  ]);
+  const denied = await handler(
+    new Request("http://x/functions/v1/sync/health", { headers: { origin: "https://ops.example" } }),
+  );
+  deepStrictEqual([denied.status, denied.headers.get("access-control-allow-origin")], [401, "*"]);
+  await denied.body?.cancel();
+});

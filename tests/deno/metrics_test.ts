@@ -3,7 +3,7 @@
  * family typed and documented, with the values of the database's state after a run that applied and quarantined rows.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert/strict";
-import parsePrometheusTextFormat from "npm:parse-prometheus-text-format@1.1.1";
+import parsePrometheusTextFormat from "parse-prometheus-text-format";
 import { withApi } from "./_api.ts";
 
 interface Family {
