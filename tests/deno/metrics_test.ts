@@ -64,6 +64,7 @@ Deno.test("metrics: Prometheus text that a real parser reads, with the database'
       "backfill",
       "pull",
       "total",
+      "verify",
     ]);
   });
 });
