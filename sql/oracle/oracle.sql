@@ -9,7 +9,7 @@
 --   differs     a column whose value is not what the mapping gives
 --   id          the target row's id is not the one the id map holds
 --   not_quarantined / wrongly_quarantined  the open quarantine differs from the rows that cannot apply
--- Columns the mapping derives from the capture time (profiles.updated_at) are not compared.
+-- Columns the mapping derives from the capture time (updated_at where the source has none) are not compared.
 --
 -- Foreign keys come from the source side: the expected parent id is the id of the target row
 -- whose legacy id column holds the source row's parent legacy id (never the value the engine
@@ -185,7 +185,7 @@ begin
                    'recipient_profile_id', case when k.kind = 'user' then oracle.ref(r.target_id, rcu.id, 'profiles') else 'null' end,
                    'metadata', jsonb_build_object('legacy_type', r.type, 'legacy_target_type_id', r.target_type_id,
                                                   'legacy_group_id', r.group_id, 'legacy_public', r.public),
-                   'created_at', r.created_at, 'updated_at', r.created_at, 'deleted_at', null)
+                   'created_at', r.created_at, 'deleted_at', null)
           from sync_src.dispatch_record r
           join sync_src.django_content_type ct on ct.id = r.target_type_id
          cross join lateral (select case when ct.app_label = 'dispatch' and ct.model = 'patient' then 'patient'
@@ -258,7 +258,7 @@ begin
                    'name', f.name, 'storage_path', f.path, 'size_bytes', f.size, 'mime_type', f.mime_type,
                    'uploaded_by', oracle.ref(f.uploaded_by_id, (select t.id from public.profiles t where t.legacy_user_id = f.uploaded_by_id),
                                              'profiles'),
-                   'created_at', f.created_at, 'updated_at', f.created_at, 'deleted_at', null)
+                   'created_at', f.created_at, 'deleted_at', null)
           from sync_src.dispatch_file f;
     when 'case_files' then
         return query

@@ -22,7 +22,7 @@ as $$
                'recipient_profile_id', case when k.kind = 'user' then k.target_entity end,
                'metadata', jsonb_build_object('legacy_type', i.image -> 'type', 'legacy_target_type_id', i.image -> 'target_type_id',
                                               'legacy_group_id', i.image -> 'group_id', 'legacy_public', i.image -> 'public'),
-               'created_at', i.image -> 'created_at', 'updated_at', i.image -> 'created_at') end,
+               'created_at', i.image -> 'created_at', 'updated_at', i.captured_at) end,
            case when ct.id is null then 'content_types'
                 when k.kind is not null and k.target_entity is null then case k.kind when 'patient' then 'patients' else 'profiles' end
                 when k.kind is not null and st.author_id is not null and ma.target_id is null then 'profiles' end,

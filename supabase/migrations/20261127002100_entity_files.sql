@@ -9,7 +9,7 @@ as $$
            case when st.uploaded_by_id is null or mu.target_id is not null then jsonb_build_object(
                'name', i.image -> 'name', 'storage_path', i.image -> 'path', 'size_bytes', i.image -> 'size',
                'mime_type', i.image -> 'mime_type', 'uploaded_by', mu.target_id,
-               'created_at', i.image -> 'created_at', 'updated_at', i.image -> 'created_at') end,
+               'created_at', i.image -> 'created_at', 'updated_at', i.captured_at) end,
            case when st.uploaded_by_id is not null and mu.target_id is null then 'profiles' end,
            case when st.uploaded_by_id is not null and mu.target_id is null then st.uploaded_by_id end,
            null::text, null::text, null::jsonb

@@ -14,9 +14,9 @@ select is(test.reapply('files'), '{"unchanged": 2}', 're-applying changes nothin
 select results_eq(
     $$ select legacy_file_id, name, storage_path, size_bytes, mime_type, uploaded_by, created_at, updated_at from public.files order by 1 $$,
     $$ values (1::bigint, 'Röntgen 😀.png'::text, 'uploads/1/a'::text, 123456789012::bigint, 'image/png'::text, test.uuid('profiles', 90),
-               '2024-11-01 00:00:00+00'::timestamptz, '2024-11-01 00:00:00+00'::timestamptz),
-              (2, 'b.stl', 'uploads/2/b', 0, 'model/stl', null, '2024-11-02 00:00:00+00', '2024-11-02 00:00:00+00') $$,
-    'name and mime_type copied, storage_path = path, size_bytes = size, uploaded_by = map user, updated_at = created_at'
+               '2024-11-01 00:00:00+00'::timestamptz, '2026-01-01 00:00:00+00'::timestamptz),
+              (2, 'b.stl', 'uploads/2/b', 0, 'model/stl', null, '2024-11-02 00:00:00+00', '2026-01-01 00:00:00+00') $$,
+    'name and mime_type copied, storage_path = path, size_bytes = size, uploaded_by = map user, updated_at = capture time'
 );
 
 select test.change('case_files', 1, '{"file_id": 1, "instruction_id": 101, "created_at": "2024-11-05T00:00:00+00:00"}');

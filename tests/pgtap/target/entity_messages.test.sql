@@ -1,7 +1,7 @@
 -- messages ← dispatch_record: recipients by content-type natural key (any id numbers),
 -- unsupported content types quarantined, codes, metadata, is_read left to the application.
 begin;
-select plan(7);
+select plan(8);
 
 select test.content_type(31, 'dispatch', 'patient'), test.content_type(77, 'auth', 'user'),
        test.content_type(12, 'dispatch', 'instruction');
@@ -24,11 +24,11 @@ select results_eq(
               is_read, metadata, created_at, updated_at from public.messages order by 1 $$,
     $$ values (1::bigint, 'support'::text, 'Scan received 📎'::text, test.uuid('profiles', 61), 'patient'::text, test.uuid('patients', 50),
                null::uuid, false, '{"legacy_type": 3, "legacy_target_type_id": 31, "legacy_group_id": 7, "legacy_public": true}'::jsonb,
-               '2024-08-01 00:00:00+00'::timestamptz, '2024-08-01 00:00:00+00'::timestamptz),
+               '2024-08-01 00:00:00+00'::timestamptz, '2026-01-01 00:00:00+00'::timestamptz),
               (2, 'general', '', null, 'user', null, test.uuid('profiles', 60), false,
                '{"legacy_type": 4, "legacy_target_type_id": 77, "legacy_group_id": null, "legacy_public": false}',
-               '2024-08-02 00:00:00+00', '2024-08-02 00:00:00+00') $$,
-    'recipient by natural key, unknown type → general, metadata, updated_at = created_at'
+               '2024-08-02 00:00:00+00', '2026-01-01 00:00:00+00') $$,
+    'recipient by natural key, unknown type → general, metadata, updated_at = capture time'
 );
 select results_eq($$ select legacy_id, reason, message from sync.quarantine where entity = 'messages' $$,
                   $$ values (3::bigint, 'unsupported_content_type'::text,
@@ -44,6 +44,15 @@ select test.change('messages', 1, '{"target_type_id": 31, "target_id": 50, "auth
 select is(test.apply('messages'), '{"updated": 1}', 'an edit applies');
 select results_eq($$ select content, is_read from public.messages where legacy_record_id = 1 $$,
                   $$ values ('Edited'::text, true) $$, 'is_read belongs to the application: never overwritten');
+
+-- An edit moves updated_at to the time it was captured, so applications fetching by updated_at see it.
+select test.change('messages', 1, '{"target_type_id": 31, "target_id": 50, "author_id": 61, "type": 3, "text": "Scan received, edited",
+                                    "group_id": 7, "public": true, "created_at": "2024-08-01T00:00:00+00:00"}',
+                   '2026-03-01 00:00:00+00', 5);
+select test.apply('messages');
+select results_eq($$ select content, created_at, updated_at from public.messages where legacy_record_id = 1 $$,
+                  $$ values ('Scan received, edited'::text, '2024-08-01 00:00:00+00'::timestamptz, '2026-03-01 00:00:00+00'::timestamptz) $$,
+                  'an edit moves updated_at to its capture time; created_at stays');
 
 select * from finish();
 rollback;
