@@ -352,11 +352,17 @@ begin
                         jsonb_each(v.summary -> 'entities') e),
         'conflicts_open', (select count(*) from sync.conflicts c where c.status = 'open'),
         'quarantined_open', (select count(*) from sync.quarantine q where q.released_at is null),
-        'alerts_opened', (select count(*) from sync.alerts a where a.created_at > pg_catalog.now() - interval '24 hours'),
+        -- Grouped by severity, most severe first.
+        'alerts_opened', (select jsonb_build_object('critical', count(*) filter (where a.severity = 'critical'),
+                                                    'warning', count(*) filter (where a.severity = 'warning'),
+                                                    'info', count(*) filter (where a.severity = 'info'))
+                            from sync.alerts a where a.created_at > pg_catalog.now() - interval '24 hours'),
         'slowest_phase', (select jsonb_build_object('phase', p.key, 'avg_ms', round(p.avg_ms)) from phases p order by p.avg_ms desc limit 1))
       into v;
     v_text := format('legacy-sync, last 24 h: runs %s; %s rows moved; %s gaps; %s conflicts open; %s quarantined; %s alerts opened; slowest phase %s',
-                     v -> 'runs', v -> 'rows_moved', v -> 'gaps', v -> 'conflicts_open', v -> 'quarantined_open', v -> 'alerts_opened',
+                     v -> 'runs', v -> 'rows_moved', v -> 'gaps', v -> 'conflicts_open', v -> 'quarantined_open',
+                     format('%s critical, %s warning, %s info', v #>> '{alerts_opened,critical}', v #>> '{alerts_opened,warning}',
+                            v #>> '{alerts_opened,info}'),
                      coalesce(format('%s (%s ms on average)', v #>> '{slowest_phase,phase}', v #>> '{slowest_phase,avg_ms}'), '-'));
     raise log 'sync digest %', v_text;
     perform sync._enqueue(null, 'digest', 'info', 'legacy-sync: daily digest', v_text, jsonb_build_object('digest', v));

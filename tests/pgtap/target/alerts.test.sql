@@ -3,7 +3,7 @@
 -- `recovery`); info alerts acknowledge themselves after 30 days; thresholds are validated by name;
 -- sync.prune keeps what is younger than the retention ages.
 begin;
-select plan(16);
+select plan(17);
 
 delete from sync.runs where true;
 select sync.set_config('{"alerts": {"thresholds": {"consecutive_failures": 2, "no_success_minutes": 30}}}');
@@ -68,6 +68,9 @@ select throws_ok($$select sync.set_config('{"alerts": {"thresholds": {"lag_secs"
                  'unknown configuration key "alerts.thresholds.lag_secs"', 'an unknown threshold is refused, named');
 select throws_ok($$select sync.set_config('{"alerts": {"destinations": {"email_min_severity": "loud"}}}')$$, 'SY400',
                  'alerts.destinations.email_min_severity must be info, warning or critical, got "loud"', 'a bad minimum severity');
+
+-- The digest groups the day's alerts by severity.
+select is(sync.digest() -> 'alerts_opened', '{"critical": 2, "warning": 4, "info": 1}', 'the digest groups alerts by severity');
 
 -- Retention: old done inbox rows, audit rows and acknowledged alerts go; recent ones and open work stay.
 insert into sync.inbox (entity, legacy_id, op, source_version, captured_at, status, created_at)
