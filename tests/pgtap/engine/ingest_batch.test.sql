@@ -27,6 +27,21 @@ $$;
 create function pg_temp.log_rows() returns bigint language sql as $$
     select n from dblink('src', 'select count(*) from sync_capture.log') as t (n bigint);
 $$;
+-- Waits (at most 60 s) until no transaction on the source cluster is older than the last logged
+-- change: a write running in a parallel test holds the snapshot's xmin back, and prune_log rightly
+-- keeps every log row from that xmin on. Once settled, every later snapshot's xmin is past the log.
+create function pg_temp.settle() returns boolean language plpgsql as $$
+begin
+    for i in 1..600 loop
+        if (select s from dblink('src', 'select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > max(txid), true)
+                                           from sync_capture.log') as t (s boolean)) then
+            return true;
+        end if;
+        perform pg_sleep(0.1);
+    end loop;
+    return false;
+end;
+$$;
 create table pg_temp.b (name text primary key, batch jsonb, result jsonb);
 
 select results_eq($$ select r ->> 'cursor', (r ->> 'limit')::integer, jsonb_array_length(r -> 'tables'),
@@ -126,6 +141,7 @@ select throws_ok($$ select sync.ingest_batch('{"to": "1:1:"}') $$, 'SY400', 'the
 select is((sync.ingest_batch((select batch from pg_temp.b where name = 'next')) ->> 'rows')::integer, 1,
           'the next batch (the later update) goes in');
 select is(pg_temp.log_rows() > 0, true, 'before the prune the consumed log rows are still on the source');
+select pg_temp.settle();
 insert into pg_temp.b (name, batch) select 'empty', pg_temp.read(sync.get_bridge_request());
 update pg_temp.b set result = sync.ingest_batch(batch) where name = 'empty';
 select is(pg_temp.prune((select result -> 'next' from pg_temp.b where name = 'empty')), 6::bigint,
@@ -139,6 +155,7 @@ select dblink_exec('app', $$insert into dispatch_office (id, name, phone, addres
                             select 10000 + g, 'Bulk ' || g, '', '', '', '', '', true, '2024-01-01', '2024-01-01'
                               from generate_series(1, 400) g$$);
 create table pg_temp.pages as select 0 as n, null::jsonb as last;
+select pg_temp.settle();
 do $$
 declare
     v_batch jsonb;
