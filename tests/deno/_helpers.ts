@@ -81,6 +81,21 @@ export function serverLogPath(): string {
   return paths(TEST).log;
 }
 
+/**
+ * Waits (at most 60 s) until no transaction on the source cluster is older than the last logged
+ * change. A write running in a parallel test holds every snapshot's xmin back, and prune_log rightly
+ * keeps the log rows from that xmin on; once settled, the next pull's bound covers the whole log.
+ */
+export async function settleSource(legacy: postgres.Sql): Promise<void> {
+  for (let i = 0; i < 600; i++) {
+    const [{ settled }] = await legacy`
+      select coalesce(pg_snapshot_xmin(pg_current_snapshot()) > max(txid), true) as settled from sync_capture.log`;
+    if (settled) return;
+    await sleep(100);
+  }
+  throw new Error("an older transaction on the source cluster stayed open for 60 s");
+}
+
 /** Sleeps. */
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));

@@ -4,7 +4,7 @@
  * changes, each change pulled exactly once, and ends exactly the mapping of the source.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { freshPair, oracleDiff } from "./_helpers.ts";
+import { freshPair, oracleDiff, settleSource } from "./_helpers.ts";
 
 const BATCH = 5000;
 
@@ -33,6 +33,7 @@ Deno.test("a backlog of 1,000,000 changes drains in steps of at most batch_size,
     const [{ logged }] = await p.legacy`select count(*)::int as logged from sync_capture.log`;
     ok(logged >= 1_000_000, `only ${logged} changes logged`);
 
+    await settleSource(p.legacy);
     const [{ pid }] = await conn`select pg_backend_pid() as pid`;
     const t0 = performance.now();
     const summaries = [];

@@ -6,7 +6,7 @@
 import { deepStrictEqual, ok } from "node:assert/strict";
 import postgres from "postgres";
 import { LEGACY_ROLES, urlAs } from "../../scripts/lib/testenv.ts";
-import { freshPair, oracleDiff } from "./_helpers.ts";
+import { freshPair, oracleDiff, settleSource } from "./_helpers.ts";
 import { driver, TRANSPORTS } from "./_transport.ts";
 
 const OFFICE =
@@ -82,6 +82,7 @@ Deno.test("bridge survives a crash between ingest and prune: the batch again is 
     const logRows = async () => (await p.legacy`select count(*)::int as n from sync_capture.log`)[0].n;
     deepStrictEqual(await logRows(), 6);
 
+    await settleSource(p.legacy);
     const s = await t.tick(10);
     deepStrictEqual(s.rows, 0);
     deepStrictEqual(await logRows(), 0);
