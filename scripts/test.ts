@@ -7,7 +7,7 @@
  * (migrated Supabase-like database) or `legacy` (generated legacy database). A file under `engine/`
  * gets a target clone and a legacy clone, with psql variables `legacy_conninfo` (the legacy one, as the
  * engine's reader `sync_reader`) and `legacy_app_conninfo` (the same, as the application's `legacy_app`).
- * Options: `--only <substring>` runs the matching files only.
+ * Options: `--only <substring>[,<substring>...]` runs the matching pgTAP files and Deno tests only.
  */
 import { option, taskArgs } from "./lib/args.ts";
 import { ensureInstalled } from "./lib/install.ts";
@@ -18,6 +18,8 @@ import { buildTemplates, cloneDb, conninfoAs, dropDb, LEGACY_ROLES, TEMPLATES } 
 
 const args = taskArgs();
 const only = option(args, "only");
+// `--only a,b`: either substring.
+const onlyAny = only ? only.split(",").filter((o) => o !== "") : [];
 const t0 = performance.now();
 
 await ensureInstalled({ browser: true });
@@ -44,7 +46,7 @@ async function pgtapFiles(): Promise<string[]> {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
   }
-  return files.filter((f) => !only || f.includes(only)).sort();
+  return files.filter((f) => onlyAny.length === 0 || onlyAny.some((o) => f.includes(o))).sort();
 }
 
 async function runPgtap(file: string, index: number): Promise<string> {
@@ -83,7 +85,8 @@ await Promise.all([1, 2].map(async () => {
 console.log(`pgTAP: ${files.length} files, ${pgtap.passed} passed, ${pgtap.failed} failed`);
 
 const deno: Tally = { passed: 0, failed: 0 };
-const denoFilter = only ? ["--filter", only] : [];
+const escape = (o: string) => o.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+const denoFilter = onlyAny.length ? ["--filter", `/${onlyAny.map(escape).join("|")}/`] : [];
 const denoRun = await run(
   [Deno.execPath(), "test", "-A", "--no-prompt", ...denoFilter, "tests/deno/"],
   { cwd: ROOT, allowFail: true, env: { SYNC_TEST_STACK: "test", SYNC_TEST_API_URL: apiUrl(TEST), NO_COLOR: "1" } },

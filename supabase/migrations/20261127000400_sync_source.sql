@@ -71,8 +71,9 @@ as $$
     select format('sync_src.%I', split_part(source_table, '.', 2)) from sync.entities where name = p_entity;
 $$;
 
--- Imports the registered source tables (minus excluded columns) and the capture objects.
-create function sync._import_source()
+-- Imports the registered source tables (minus excluded columns) and, for the capture modes that
+-- install something on the source (trigger, logical), the capture objects they share.
+create function sync._import_source(p_mode text default 'trigger')
 returns void
 language plpgsql
 set search_path = ''
@@ -103,6 +104,9 @@ begin
             execute format('alter foreign table %s drop column if exists %I', sync._source_relation(v_entity.name), v_col);
         end loop;
     end loop;
+    if p_mode = 'polling' then
+        return;  -- nothing is installed on the source
+    end if;
     begin
         import foreign schema sync_capture limit to (log, tables, current_snapshot, version)
             from server sync_source into sync_src_capture;
@@ -137,9 +141,8 @@ declare
     v_server_opts text;
     v_user text;
     v_redacted text;
-    v_version integer;
-    v_snap text;
-    v_identity jsonb;
+    v_mode text;
+    v_capture jsonb;
     v_result jsonb;
     v_state text;
     v_msg text;
@@ -176,29 +179,19 @@ begin
                        coalesce(v_server_opts || ', ', '') || 'fetch_size ''10000'', application_name ''legacy-sync''');
         execute format('create user mapping for public server sync_source options (user %L%s)', v_user,
                        case when v_opts ? 'password' then format(', password %L', v_opts ->> 'password') else '' end);
-        perform sync._import_source();
-        select version into v_version from sync_src_capture.version;
-        if v_version is null then
-            perform sync._raise(400, 'capture is not installed on the source; install it: deno task source:install -- <legacy-db-url>');
-        elsif v_version < 2 then
-            perform sync._raise(400, format('capture on the source is version %s; upgrade it: deno task source:install -- <legacy-db-url>',
-                                            v_version));
-        end if;
-        select snap, identity into v_snap, v_identity from sync_src_capture.current_snapshot;
+        v_mode := sync.get_config() ->> 'capture';
+        perform sync._import_source(v_mode);
+        -- The configured capture mode's own checks and setup on the source: {capture_version, identity}.
+        v_capture := sync._connect_capture(v_mode);
 
-        -- Capture the registered tables (the source's own trigger adds the capture triggers).
-        insert into sync_src_capture.tables (tbl, enabled, changed_at)
-        select source_table, true, now() from sync.entities
-        on conflict do nothing;
-        update sync_src_capture.tables set enabled = true, changed_at = now()
-         where not enabled and tbl in (select source_table from sync.entities);
-
-        insert into sync.source (server_name, conninfo_redacted, identity)
-        values ('sync_source', v_redacted, v_identity)
+        insert into sync.source (server_name, conninfo_redacted, identity, capture_mode)
+        values ('sync_source', v_redacted, v_capture -> 'identity', v_mode)
         on conflict (id) do update
             set conninfo_redacted = excluded.conninfo_redacted, connected_at = now(),
-                identity = coalesce(sync.source.identity, excluded.identity);
-        v_result := jsonb_build_object('connected', true, 'source', v_redacted, 'capture_version', v_version,
+                identity = coalesce(sync.source.identity, excluded.identity),
+                capture_mode = excluded.capture_mode;
+        v_result := jsonb_build_object('connected', true, 'source', v_redacted, 'capture', v_mode,
+                                       'capture_version', v_capture -> 'capture_version',
                                        'tables', (select count(*) from sync.entities));
     exception when others then
         get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
@@ -223,4 +216,4 @@ $$;
 comment on function sync.connect_source(text, text) is
     'Creates or replaces the FDW server and user mapping for the legacy source, imports its tables, checks that capture v2+ is installed, enables it on the registered tables and records the source identity once. Idempotent. Never raises, never echoes the password: a failure returns {connected: false, error} and changes nothing.';
 revoke execute on function sync.connect_source(text, text) from public;
-revoke execute on function sync._url_decode(text), sync._parse_conninfo(text), sync._source_relation(text), sync._import_source() from public;
+revoke execute on function sync._url_decode(text), sync._parse_conninfo(text), sync._source_relation(text), sync._import_source(text) from public;

@@ -101,11 +101,39 @@ begin
 end;
 $$;
 
--- Pulls one bounded batch (or one page of a backlog) into the inbox and moves the cursor, in the
--- caller's transaction. Returns {batch_id, changes, rows, more (pages of this backlog remain), pages_left}, or
+-- Fills sync.work_img with the source rows of the keys in sync.work_pull, read through the FDW in the
+-- caller's (remote REPEATABLE READ) transaction: one remote scan per captured table (dynamic SQL: the
+-- foreign table is the entity's), the keys travelling as one array parameter (pushed down as
+-- "= ANY ($1)"). Used by every capture mode that logs keys (trigger, logical).
+create function sync._read_images()
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_entity record;
+    v_keys bigint[];
+begin
+    truncate sync.work_img;
+    for v_entity in
+        select e.name, e.source_table, e.source_pk from sync.entities e
+         where exists (select 1 from sync.work_pull p where p.tbl = e.source_table)
+    loop
+        select array_agg(pk) into v_keys from sync.work_pull where tbl = v_entity.source_table;
+        execute format($q$
+            insert into sync.work_img (tbl, pk, img)
+            select $1, s.%1$I::bigint, to_jsonb(s) from %2$s s where s.%1$I = any ($2) $q$,
+            v_entity.source_pk, sync._source_relation(v_entity.name))
+        using v_entity.source_table, v_keys;
+    end loop;
+end;
+$$;
+
+-- Trigger capture: pulls one bounded batch (or one page of a backlog) into the inbox and moves the
+-- cursor, in the caller's transaction. Returns {batch_id, changes, rows, more (pages of this backlog remain), pages_left}, or
 -- {refused: 'source_changed', ...} (nothing written) when the source is not the one recorded at
 -- connect: its transaction ids and the cursor mean nothing there.
-create function sync._pull(p_run_id bigint, p_limit integer default null)
+create function sync._pull_trigger(p_run_id bigint, p_limit integer default null)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -121,8 +149,6 @@ declare
     v_changes integer;
     v_blocks integer;
     v_next sync.source;
-    v_entity record;
-    v_keys bigint[];
     v_cursor pg_snapshot;
     v_bound_snap pg_snapshot;
     v_xmin xid8;
@@ -193,20 +219,7 @@ begin
         s.page_block := s.page_block + v_blocks;
     end if;
 
-    truncate sync.work_img;
-    -- One remote scan per captured table (dynamic SQL: the foreign table is the entity's): the keys
-    -- travel as one array parameter (pushed down as "= ANY ($1)").
-    for v_entity in
-        select e.name, e.source_table, e.source_pk from sync.entities e
-         where exists (select 1 from sync.work_pull p where p.tbl = e.source_table)
-    loop
-        select array_agg(pk) into v_keys from sync.work_pull where tbl = v_entity.source_table;
-        execute format($q$
-            insert into sync.work_img (tbl, pk, img)
-            select $1, s.%1$I::bigint, to_jsonb(s) from %2$s s where s.%1$I = any ($2) $q$,
-            v_entity.source_pk, sync._source_relation(v_entity.name))
-        using v_entity.source_table, v_keys;
-    end loop;
+    perform sync._read_images();
 
     v_next := s;
     if s.pending_snapshot is not null and s.page_block >= s.page_end then
@@ -223,5 +236,5 @@ begin
                              s.pending_snapshot is not null);
 end;
 $$;
-revoke execute on function sync._pull_keys(text, text, bigint, bigint, integer), sync._pull(bigint, integer),
+revoke execute on function sync._pull_keys(text, text, bigint, bigint, integer), sync._pull_trigger(bigint, integer), sync._read_images(),
     sync._ingest_work(bigint, text, text, bigint, integer, sync.source, boolean) from public;
