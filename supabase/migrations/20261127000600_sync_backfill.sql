@@ -12,12 +12,12 @@ set jit = off
 as $$
 declare
     e sync.entities;
-    v_snap text;
+    v_version bigint;
     v_identity jsonb;
     v_n integer;
 begin
     select * into e from sync.entities where name = p_entity;
-    select c.snap, c.identity into v_snap, v_identity from sync_src_capture.current_snapshot c;
+    select p.version, p.identity into v_version, v_identity from sync._source_point() p;
     if v_identity is distinct from (select s.identity from sync.source s) then
         perform sync._raise(409, 'the source is not the one recorded (a restore, a failover, another database): start a full backfill to re-baseline');
     end if;
@@ -31,11 +31,11 @@ begin
         e.source_pk, sync._source_relation(p_entity),
         case when p_ids is null then format('s.%1$I > $3 and s.%1$I <= $3 + $4', e.source_pk)
              else format('s.%I = any ($2)', e.source_pk) end)
-    using pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, p_ids, p_after, p_limit;
+    using v_version, p_ids, p_after, p_limit;
     get diagnostics v_n = row_count;
     if p_deletes and p_ids is not null then
         insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
-        select g.id, g.id, 'delete', null, pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, now()
+        select g.id, g.id, 'delete', null, v_version, now()
           from unnest(p_ids) g (id)
          where not exists (select 1 from sync.work_in w where w.legacy_id = g.id)
         on conflict (work_id) do nothing;
@@ -116,7 +116,7 @@ declare
     v_max bigint;
     v_identity jsonb;
 begin
-    select c.identity into v_identity from sync_src_capture.current_snapshot c;
+    select p.identity into v_identity from sync._source_point() p;
     if v_identity is distinct from (select s.identity from sync.source s) then
         if exists (select 1 from sync.entities e where not e.name = any (p_entities)) then
             perform sync._raise(409, 'the source changed identity: only a full backfill (all entities) re-baselines it',

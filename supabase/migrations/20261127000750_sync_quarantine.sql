@@ -38,7 +38,7 @@ declare
     q sync.quarantine := sync._quarantine_take(retry_quarantined.id);
     e sync.entities;
     v_who text := sync._caller(retry_quarantined.caller);
-    v_snap text;
+    v_version bigint;
     v_identity jsonb;
     v_image jsonb;
     v_inbox bigint;
@@ -54,7 +54,7 @@ begin
     select * into e from sync.entities x where x.name = q.entity;
     if retry_quarantined."row" is null then
         -- The legacy row as it is now (first remote statement: the snapshot it is read at).
-        select c.snap, c.identity into v_snap, v_identity from sync_src_capture.current_snapshot c;
+        select p.version, p.identity into v_version, v_identity from sync._source_point() p;
         if v_identity is distinct from (select s.identity from sync.source s) then
             perform sync._raise(409, 'the source changed identity: re-baseline it with a full backfill first');
         end if;
@@ -62,7 +62,7 @@ begin
            into v_image using q.legacy_id;
         insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at)
         values (e.name, q.legacy_id, case when v_image is null then 'delete' else 'upsert' end, v_image,
-                pg_catalog.pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint, now())
+                v_version, now())
         returning inbox.id into v_inbox;
         update sync.inbox i set status = 'superseded', applied_at = now() where i.id = q.inbox_id and i.status = 'quarantined';
         update sync.quarantine x set released_at = now(), released_by = v_who, resolution = 'retried' where x.id = q.id
