@@ -143,6 +143,8 @@ declare
     v_redacted text;
     v_mode text;
     v_capture jsonb;
+    v_rebaseline bigint;
+    v_old_mode text;
     v_result jsonb;
     v_state text;
     v_msg text;
@@ -184,6 +186,11 @@ begin
         -- The configured capture mode's own checks and setup on the source: {capture_version, identity}.
         v_capture := sync._connect_capture(v_mode);
 
+        -- The capture mode changed after pulls began: re-baseline (the new mode starts at its own "now").
+        select s.capture_mode into v_old_mode from sync.source s where s.capture_mode is distinct from v_mode and s.last_pull_at is not null;
+        if v_old_mode is not null then
+            v_rebaseline := sync._rebaseline_capture(v_old_mode);
+        end if;
         insert into sync.source (server_name, conninfo_redacted, identity, capture_mode)
         values ('sync_source', v_redacted, v_capture -> 'identity', v_mode)
         on conflict (id) do update
@@ -192,7 +199,8 @@ begin
                 capture_mode = excluded.capture_mode;
         v_result := jsonb_build_object('connected', true, 'source', v_redacted, 'capture', v_mode,
                                        'capture_version', v_capture -> 'capture_version',
-                                       'tables', (select count(*) from sync.entities));
+                                       'tables', (select count(*) from sync.entities))
+                    || case when v_rebaseline is null then '{}' else jsonb_build_object('rebaseline_run', v_rebaseline) end;
     exception when others then
         get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
         v_msg := v_msg || coalesce(': ' || nullif(v_detail, ''), '');

@@ -189,6 +189,10 @@ begin
     v_chunk := sync._backfill_chunk(p_run_id, v_name, (v_prog #>> array[v_name, 'last_id'])::bigint,
                                     (sync.get_config() ->> 'backfill_batch_size')::integer);
     v_finished := (v_chunk ->> 'last_id')::bigint >= (v_prog #>> array[v_name, 'max_id'])::bigint;
+    -- A re-baseline (sync._rebaseline_capture) also deletes what the source no longer has.
+    if v_finished and v_run.trigger = 'rebaseline' then
+        v_chunk := jsonb_set(v_chunk, '{counts}', sync._sum_outcomes(v_chunk -> 'counts', sync._sweep_orphans(p_run_id, v_name)));
+    end if;
     v_prog := jsonb_set(v_prog, array[v_name], (v_prog -> v_name) || jsonb_build_object(
         'ms', coalesce((v_prog #>> array[v_name, 'ms'])::bigint, 0) + round(extract(epoch from clock_timestamp() - v_tc) * 1000),
         'done', (v_prog #>> array[v_name, 'done'])::bigint + (v_chunk ->> 'rows')::bigint,

@@ -81,6 +81,29 @@ begin
 end;
 $$;
 
+-- The reverse gaps of an entity: the legacy ids of its live target rows that are not among the
+-- source keys the caller put in sync.work_ids.
+create function sync._orphaned_ids(p_entity text)
+returns bigint[]
+language plpgsql
+set search_path = ''
+as $$
+declare
+    e sync.entities;
+    v_ids bigint[];
+begin
+    select * into e from sync.entities where name = p_entity;
+    execute format($q$
+        select array(select x.%2$I from %1$s x
+                      where x.%2$I is not null and %3$s
+                        and not exists (select 1 from sync.work_ids w where w.id = x.%2$I)
+                      order by x.%2$I) $q$,
+        e.target_table, e.legacy_id_column, case when e.has_deleted_at then 'x.deleted_at is null' else 'true' end)
+    into v_ids;
+    return v_ids;
+end;
+$$;
+
 -- Verifies one entity. Returns {counts, gaps, integrity, drift, ok, repairable: [legacy ids]}.
 create function sync._verify_entity(p_entity text, p_deep boolean, p_sample integer, p_light boolean default false)
 returns jsonb
@@ -140,12 +163,7 @@ begin
                                 and not exists (select 1 from sync.filtered f where f.entity = $1 and f.legacy_id = w.id)
                               order by w.id) $q$, e.target_table, e.legacy_id_column, v_live)
             into v_missing using p_entity;
-            execute format($q$
-                select array(select x.%2$I from %1$s x
-                              where x.%2$I is not null and %3$s
-                                and not exists (select 1 from sync.work_ids w where w.id = x.%2$I)
-                              order by x.%2$I) $q$, e.target_table, e.legacy_id_column, v_live)
-            into v_orphaned;
+            v_orphaned := sync._orphaned_ids(p_entity);
             v_gaps := jsonb_build_object('missing', cardinality(v_missing), 'missing_sample', to_jsonb(v_missing[1:10]),
                                          'orphaned', cardinality(v_orphaned), 'orphaned_sample', to_jsonb(v_orphaned[1:10]));
         end if;
@@ -335,7 +353,7 @@ $$;
 comment on function sync.verify(boolean, text[], text, integer) is
     'Verifies counts, gaps both ways, integrity and drift per entity (a sample; every row when deep), repairing what it finds when auto_repair is on; recorded as a verify run. SY409 while a run applies.';
 
-revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer),
+revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer), sync._orphaned_ids(text),
     sync._verify_entity(text, boolean, integer, boolean),
     sync._repair(bigint, text, bigint[]), sync._verify(bigint, boolean, text[], integer, boolean, boolean),
     sync._verify_run(text, boolean, text[], jsonb, text), sync.verify(boolean, text[], text, integer) from public;

@@ -140,3 +140,46 @@ revoke execute on function sync._connect_capture(text), sync._connect_logical(),
 
 -- Sources connected before capture modes existed were connected with triggers.
 update sync.source set capture_mode = 'trigger' where capture_mode is null;
+
+-- The target rows of an entity whose source row is gone, deleted through the applier (as a repair
+-- of those ids would). Reads every source key once. Returns the apply counts.
+create function sync._sweep_orphans(p_run_id bigint, p_entity text)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    e sync.entities;
+begin
+    select * into e from sync.entities where name = p_entity;
+    truncate sync.work_ids;
+    execute format('insert into sync.work_ids select s.%I from %s s', e.source_pk, sync._source_relation(p_entity));
+    return sync._repair(p_run_id, p_entity, sync._orphaned_ids(p_entity));
+end;
+$$;
+
+-- Re-baselines after the capture mode changed from p_old_mode (connect_source with another `capture`): the old
+-- mode's cursor means nothing to the new one, which starts at its own "now" (its connect sets it up).
+-- What changed in between is found by a full comparison: a backfill of every entity (trigger
+-- 'rebaseline'), which ticks advance chunk by chunk and which also deletes, entity by entity, the
+-- target rows whose source row is gone (sync._sweep_orphans). Versions restart (the modes number
+-- them differently). Returns the backfill run's id.
+create function sync._rebaseline_capture(p_old_mode text)
+returns bigint
+language plpgsql
+set search_path = ''
+as $$
+begin
+    -- Leaving trigger capture (for logical): its triggers stop logging. (For polling nothing is imported
+    -- from the source, so nothing can be switched off from here: uninstall capture there.)
+    if p_old_mode = 'trigger' and to_regclass('sync_src_capture.tables') is not null then
+        update sync_src_capture.tables set enabled = false, changed_at = now() where enabled;
+    end if;
+    update sync.source set cursor_snapshot = null, pending_snapshot = null, page_block = null, page_end = null,
+                           page_blocks = null;
+    update sync.id_map set source_version = 0 where source_version <> 0;
+    perform set_config('sync.trigger', 'rebaseline', true);
+    return sync._backfill_open(array(select o.name from sync._apply_order() o));
+end;
+$$;
+revoke execute on function sync._sweep_orphans(bigint, text), sync._rebaseline_capture(text) from public;
