@@ -11,7 +11,7 @@ Deno.test("optional entity: a source without dispatch_auditlog connects and sync
   const p = await freshPair("optional_entity");
   try {
     await p.legacy`drop table dispatch_auditlog`;
-    const others = (await p.target`select name, source_table from sync.entities where name <> 'audit_events' order by 1`);
+    const others = await p.target`select name, source_table from sync.entities where name <> 'audit_events' order by 1`;
 
     const [{ r }] = await p.target`select sync.connect_source(${p.legacyConninfo}) as r`;
     deepStrictEqual([r.connected, r.tables, r.unavailable], [true, others.length, ["audit_events"]]);
