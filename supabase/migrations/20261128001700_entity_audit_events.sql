@@ -11,8 +11,9 @@
 -- release of the application). sync.entities.optional says so; connect_source then connects
 -- everything else, marks the entity unavailable (sync.entities.available), captures nothing for it,
 -- reports it in its result (`unavailable`) and raises a warning alert `entity_unavailable`; the
--- applier, backfill, verification, the bridge and the oracle leave it out until a connect finds the
--- table again (the alert resolves then).
+-- applier, backfill, verification, run control (sync._apply_order) and the oracle leave it out until
+-- a connect finds the table again (the alert resolves then). Every other capture mode's connect and
+-- pull, and sync.get_bridge_request, are to take `sync.entities where available` likewise.
 
 -- The target table, as the application's tables are (target-schema.md's common columns, RLS on, an
 -- index on the foreign key, the legacy id unique). In production the application's team may create
@@ -187,26 +188,6 @@ begin
      where not enabled and tbl in (select source_table from sync.entities where available);
     return jsonb_build_object('capture_version', v_version, 'identity', v_identity);
 end;
-$$;
-
--- The HTTP bridge's next request (as before), listing the available entities' tables only.
-create or replace function sync.get_bridge_request()
-returns jsonb
-language sql
-stable
-security definer
-set search_path = ''
-as $$
-    select jsonb_build_object(
-        'cursor', s.cursor_snapshot, 'pending', s.pending_snapshot, 'page_block', s.page_block,
-        'page_end', s.page_end, 'page_blocks', s.page_blocks,
-        'limit', (sync.get_config() ->> 'batch_size')::integer,
-        'tables', (select coalesce(jsonb_agg(jsonb_build_object('table', e.source_table, 'key', e.source_pk,
-                                                                'exclude', to_jsonb(e.source_exclude))
-                                             order by e.source_table), '[]')
-                     from sync.entities e where e.available))
-      from (select 1) as one
-      left join sync.source s on true;
 $$;
 
 -- sync.connect_source(conninfo text, password_secret text default null) returns jsonb
