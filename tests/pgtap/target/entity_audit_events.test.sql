@@ -1,7 +1,7 @@
 -- audit_events ← dispatch_auditlog (an optional entity): the user through the id map, NULL stays NULL,
 -- parking and release, blank object_repr → NULL, update, soft delete and undelete; each apply run twice.
 begin;
-select plan(12);
+select plan(13);
 
 select results_eq(
     $$ select source_table, target_table = 'public.audit_events'::regclass, legacy_id_column, depends_on, delete_mode, optional, available
@@ -57,6 +57,15 @@ select results_eq(
               (3, test.uuid('audit_events', 3), test.uuid('profiles', 99), 'delete_case', ' ', null) $$,
     'undeleted with the same UUID; the released row has its user; only '''' counts as blank'
 );
+
+-- A source without the table (connect_source marks the entity unavailable): out of the apply order
+-- (apply, backfill, verify, run control), no source relation; the others keep their order.
+update sync.entities set available = false where name = 'audit_events';
+select results_eq($$ select (select count(*)::integer from sync._apply_order() o where o.name = 'audit_events'),
+                            sync._source_relation('audit_events'),
+                            (select count(*)::integer from sync._apply_order()) $$,
+                  $$ values (0, null::text, (select count(*)::integer - 1 from sync.entities)) $$,
+                  'an unavailable entity is out of the apply order and has no source relation');
 
 select * from finish();
 rollback;
