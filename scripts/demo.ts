@@ -57,16 +57,19 @@ const conninfo = `host=${u.hostname} port=${u.port} dbname=${
   u.pathname.slice(1)
 } user=${u.username} password=${u.password}`;
 if (regenerate) {
-  // A fresh legacy database: start the target from a clean slate too.
-  await target.unsafe(`truncate public.case_files, public.case_messages, public.operations, public.messages,
-    public.system_messages, public.files, public.orders, public.treatment_plans, public.cases, public.patients,
-    public.offices, public.profiles, sync.content_types, sync.quarantine, sync.inbox, sync.batches, sync.id_map,
+  // A fresh legacy database: start the target from a clean slate too (every registered entity's table).
+  const [{ tables }] =
+    await target`select string_agg(target_table::text, ', ' order by name) as tables from sync.entities`;
+  await target.unsafe(`truncate ${tables}, sync.quarantine, sync.inbox, sync.batches, sync.id_map,
     sync.integrity_issues, sync.alerts, sync.runs cascade`);
   await target`delete from sync.source`;
 }
 const [{ c }] = await target`select sync.connect_source(${conninfo}) as c`;
 if (!c.connected) fail(`connect_source failed: ${c.error.message}`);
-step(`connected: ${c.source} (capture v${c.capture_version}, ${c.tables} tables)`);
+step(
+  `connected: ${c.source} (capture v${c.capture_version}, ${c.tables} tables` +
+    `${c.unavailable?.length ? `; not on this source: ${c.unavailable.join(", ")}` : ""})`,
+);
 
 step("backfilling the target (call sync.backfill())");
 const progress = setInterval(async () => {

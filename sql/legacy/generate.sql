@@ -95,6 +95,19 @@ begin
 end;
 $$;
 
+-- The generated tables of schema public (those with a serial id), in name order; a table the
+-- database lacks (an optional one) is simply not there.
+create or replace function demo_gen.tables()
+returns text[]
+language sql
+stable
+return array(select c.relname::text from pg_catalog.pg_class c
+                join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attname = 'id' and not a.attisdropped
+                join pg_catalog.pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
+              where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'
+                and pg_catalog.pg_get_expr(d.adbin, d.adrelid) like 'nextval(%'
+              order by c.relname);
+
 -- The row count a table gets at a scale: round(base * scale), at least 2.
 create or replace function demo_gen.count_for(p_base bigint, p_scale numeric)
 returns bigint
@@ -120,6 +133,7 @@ declare
     n_lnk bigint := demo_gen.count_for(150000, p_scale);
     n_ord bigint := demo_gen.count_for(150000, p_scale);
     n_trx bigint := demo_gen.count_for(200000, p_scale);
+    n_aud bigint := demo_gen.count_for(50000, p_scale);
     v_ct_patient integer;
     v_ct_user integer;
     v_ct_other integer[];
@@ -344,8 +358,15 @@ begin
                                          content_type_id, user_id)
     select demo_gen.ts(g, s + 111), g::text, 'Patient ' || g, 2, '[]', v_ct_patient, 1
       from generate_series(1, 20) g;
+    -- The application's audit trail (synced by the optional entity audit_events): NULL users (system
+    -- actions), '' and unicode in object_repr, a long one at the column's limit.
     insert into public.dispatch_auditlog (user_id, action, object_repr, created_at)
-    select 1, 'login', 'user1', demo_gen.ts(g, s + 112) from generate_series(1, 20) g;
+    select case when g % 6 = 0 then null else demo_gen.rnd(g, s + 113, n_usr) end,
+           demo_gen.pick(g, s + 114, array['login', 'logout', 'view_patient', 'export', 'update_case', 'delete_case']),
+           case when g % 9 = 0 then '' when g % 250 = 7 then repeat('Ω', 200)
+                else demo_gen.pick(g, s + 115, array['Patient P0000001', 'Instruction 42', 'Zoë Müller 🦷', 'orders.csv']) end,
+           demo_gen.ts(g, s + 112)
+      from generate_series(1, n_aud) g;
 
     -- Django cascades: a few patients deleted with everything that hangs off them. Records and
     -- notifications that pointed at them stay (no foreign key): references to deleted parents.
@@ -354,17 +375,11 @@ begin
     perform setval(pg_get_serial_sequence('public.' || t, 'id'),
                    greatest(1, (xpath('/row/m/text()',
                        query_to_xml(format('select max(id) as m from public.%I', t), false, true, '')))[1]::text::bigint))
-       from unnest(array['django_content_type', 'auth_user', 'dispatch_office', 'dispatch_patient',
-                         'dispatch_instruction', 'dispatch_plan', 'dispatch_comment', 'dispatch_record',
-                         'dispatch_notification', 'dispatch_file', 'dispatch_file_instruction', 'dispatch_order',
-                         'dispatch_transaction']) t;
+       from unnest(demo_gen.tables()) t;
 
     return query
     select t::text, (xpath('/row/c/text()', query_to_xml(format('select count(*) as c from public.%I', t),
                                                            false, true, '')))[1]::text::bigint
-      from unnest(array['django_content_type', 'auth_user', 'dispatch_office', 'dispatch_patient',
-                        'dispatch_instruction', 'dispatch_plan', 'dispatch_comment', 'dispatch_record',
-                        'dispatch_notification', 'dispatch_file', 'dispatch_file_instruction', 'dispatch_order',
-                        'dispatch_transaction']) t;
+      from unnest(demo_gen.tables()) t;
 end;
 $$;

@@ -106,6 +106,11 @@ begin
     elsif r < 91 then
         v_id := demo_gen.any_id('public.auth_user');
         update public.auth_user set last_login = now() where id = v_id;
+        -- The application's audit trail, where the database has one (dispatch_auditlog is optional).
+        if to_regclass('public.dispatch_auditlog') is not null then
+            insert into public.dispatch_auditlog (user_id, action, object_repr, created_at)
+            values (v_id, 'login', 'user' || v_id, now());
+        end if;
         return 'login';
     elsif r < 94 then
         v_id := demo_gen.any_id('public.dispatch_office');

@@ -9,7 +9,9 @@
 --   differs     a column whose value is not what the mapping gives
 --   id          the target row's id is not the one the id map holds
 --   not_quarantined / wrongly_quarantined  the open quarantine differs from the rows that cannot apply
--- Columns the mapping derives from the capture time (updated_at where the source has none) are not compared.
+-- Columns the mapping derives from the capture time (updated_at where the source has none, the
+-- content_types lookup's timestamps) are not compared. Which entities: the registry (sync.entities),
+-- each with its expectation below; adding an entity adds its `when` branch.
 --
 -- Foreign keys come from the source side: the expected parent id is the id of the target row
 -- whose legacy id column holds the source row's parent legacy id (never the value the engine
@@ -95,6 +97,10 @@ language plpgsql stable
 as $$
 begin
     case p_entity
+    when 'content_types' then
+        return query
+        select c.id::bigint, jsonb_build_object('app_label', c.app_label, 'model', c.model, 'deleted_at', null)
+          from sync_src.django_content_type c;
     when 'profiles' then
         return query
         select u.id::bigint, jsonb_build_object(
@@ -267,6 +273,13 @@ begin
                    'case_id', oracle.ref(l.instruction_id, (select t.id from public.cases t where t.legacy_instruction_id = l.instruction_id), 'cases'),
                    'created_at', l.created_at)
           from sync_src.dispatch_file_instruction l;
+    when 'audit_events' then
+        return query
+        select a.id::bigint, jsonb_build_object(
+                   'profile_id', oracle.ref(a.user_id, (select t.id from public.profiles t where t.legacy_user_id = a.user_id), 'profiles'),
+                   'action', a.action, 'object_repr', case when a.object_repr = '' then null else a.object_repr end,
+                   'created_at', a.created_at, 'deleted_at', null)
+          from sync_src.dispatch_auditlog a;
     else
         raise exception 'oracle: no expectation for entity %', p_entity;
     end case;
@@ -309,9 +322,10 @@ begin
       from sync.quarantine o
      where o.released_at is null and (p_entity is null or o.entity = p_entity)
        and not exists (select 1 from oracle.expected_quarantine() q where q.entity = o.entity and q.legacy_id = o.legacy_id);
+    -- Every registered entity the connected source has (an optional one whose table it lacks is
+    -- not synced: nothing to compare).
     for e in select s.name, s.target_table, s.legacy_id_column from sync.entities s
-              where (p_entity is null or s.name = p_entity) and s.name <> 'content_types'
-                and (p_entity is not null or to_regclass('sync_src.' || split_part(s.source_table, '.', 2)) is not null)
+              where (p_entity is null or s.name = p_entity) and s.available
               order by s.name
     loop
         return query execute format($q$

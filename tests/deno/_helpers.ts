@@ -22,19 +22,20 @@ export interface Pair {
 
 let counter = 0;
 
-/** Clones both templates under a unique name; `empty` truncates the legacy's synced tables. */
+/**
+ * Clones both templates under a unique name; `empty` truncates the legacy's synced tables (the source
+ * tables of the target's registry, sync.entities; Django's cascade empties the rest).
+ */
 export async function freshPair(name: string, opts: { empty?: boolean } = {}): Promise<Pair> {
   const id = `d_${name}_${Deno.pid}_${counter++}`;
   const targetUrl = await cloneDb(TEST, TEMPLATES.target, `${id}_t`);
   const legacyUrl = await cloneDb(TEST, TEMPLATES.legacy, `${id}_s`);
   await psql(targetUrl, { files: [`${ROOT}/sql/oracle/oracle.sql`] });
   if (opts.empty) {
-    await psql(legacyUrl, {
-      command: "truncate django_content_type, auth_user, dispatch_office, dispatch_patient, dispatch_instruction, " +
-        "dispatch_plan, dispatch_comment, dispatch_record, dispatch_notification, dispatch_file, " +
-        "dispatch_file_instruction, dispatch_order, dispatch_transaction, django_admin_log, dispatch_auditlog " +
-        "restart identity cascade",
+    const tables = await psql(targetUrl, {
+      command: "select string_agg(source_table, ', ' order by source_table) from sync.entities",
     });
+    await psql(legacyUrl, { command: `truncate ${tables} restart identity cascade` });
   }
   const legacyConninfo = conninfoAs(legacyUrl, LEGACY_ROLES.reader);
   const target = postgres(targetUrl, { max: 4, onnotice: () => {} });

@@ -33,10 +33,10 @@ async function resetTarget(sql: postgres.Sql): Promise<void> {
     if (n === 0) break;
     await sleep(100);
   }
-  await sql`truncate public.case_files, public.case_messages, public.operations, public.messages,
-    public.system_messages, public.files, public.orders, public.treatment_plans, public.cases, public.patients,
-    public.offices, public.profiles, sync.content_types, sync.quarantine, sync.conflicts, sync.inbox, sync.batches,
-    sync.id_map, sync.integrity_issues, sync.alerts, sync.runs cascade`;
+  const [{ tables }] =
+    await sql`select string_agg(target_table::text, ', ' order by name) as tables from sync.entities`;
+  await sql.unsafe(`truncate ${tables}, sync.quarantine, sync.conflicts, sync.inbox, sync.batches,
+    sync.id_map, sync.integrity_issues, sync.alerts, sync.runs cascade`);
   await sql`delete from sync.source`;
 }
 

@@ -4,22 +4,21 @@
  * columns, and the sync continues: exact, no duplicate, no dangling foreign key.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
+import postgres from "postgres";
 import { freshPair, oracleDiff, tick } from "./_helpers.ts";
 
-const FKS: Record<string, string[]> = {
-  profiles: [],
-  offices: [],
-  patients: ["office_id", "profile_id", "doctor_id"],
-  cases: ["patient_id", "doctor_id", "office_id"],
-  treatment_plans: ["case_id"],
-  orders: ["case_id", "patient_id", "office_id"],
-  operations: ["order_id", "case_id"],
-  messages: ["sender_id", "recipient_patient_id", "recipient_profile_id"],
-  case_messages: ["case_id", "treatment_plan_id", "sender_id"],
-  system_messages: ["recipient_patient_id", "recipient_profile_id"],
-  files: ["uploaded_by"],
-  case_files: ["file_id", "case_id"],
-};
+/** Every registered entity's application table (the registry) with its foreign key columns (the catalog). */
+async function foreignKeys(sql: postgres.Sql): Promise<Record<string, string[]>> {
+  const rows = await sql`
+    select c.relname::text as t,
+           coalesce(array_agg(a.attname::text order by a.attname) filter (where a.attname is not null), '{}') as cols
+      from sync.entities e
+      join pg_class c on c.oid = e.target_table and c.relnamespace = 'public'::regnamespace
+      left join pg_constraint k on k.conrelid = c.oid and k.contype = 'f'
+      left join pg_attribute a on a.attrelid = c.oid and a.attnum = k.conkey[1]
+     group by c.relname order by 1`;
+  return Object.fromEntries(rows.map((r) => [r.t, r.cols]));
+}
 
 Deno.test("rebuild_mappings after a reseed with new UUIDs: the sync continues exactly", async () => {
   const p = await freshPair("reseed");
@@ -29,6 +28,8 @@ Deno.test("rebuild_mappings after a reseed with new UUIDs: the sync continues ex
     deepStrictEqual(await oracleDiff(p.target), []);
 
     // The reseed: every row gets a new UUID, every foreign key follows it.
+    const FKS = await foreignKeys(p.target);
+    deepStrictEqual(FKS.patients, ["doctor_id", "office_id", "profile_id"]);
     await p.target.begin(async (tx) => {
       await tx`set local session_replication_role = replica`;
       await tx`create temp table remap (old uuid primary key, new uuid not null) on commit drop`;
@@ -60,20 +61,20 @@ Deno.test("rebuild_mappings after a reseed with new UUIDs: the sync continues ex
       .target`select 'patients' as t, legacy_patient_id as l from public.patients group by 2 having count(*) > 1
                                union all select 'cases', legacy_instruction_id from public.cases group by 2 having count(*) > 1`;
     deepStrictEqual([...dup], []);
-    const [{ n }] = await p.target`select count(*)::int as n from sync.id_map m
-                                    where not m.deleted and m.entity <> 'content_types'
-                                      and not exists (select 1 from public.patients x where x.id = m.target_id)
-                                      and not exists (select 1 from public.profiles x where x.id = m.target_id)
-                                      and not exists (select 1 from public.offices x where x.id = m.target_id)
-                                      and not exists (select 1 from public.cases x where x.id = m.target_id)
-                                      and not exists (select 1 from public.treatment_plans x where x.id = m.target_id)
-                                      and not exists (select 1 from public.orders x where x.id = m.target_id)
-                                      and not exists (select 1 from public.operations x where x.id = m.target_id)
-                                      and not exists (select 1 from public.messages x where x.id = m.target_id)
-                                      and not exists (select 1 from public.case_messages x where x.id = m.target_id)
-                                      and not exists (select 1 from public.system_messages x where x.id = m.target_id)
-                                      and not exists (select 1 from public.files x where x.id = m.target_id)
-                                      and not exists (select 1 from public.case_files x where x.id = m.target_id)`;
+    // Every live id map entry has its row in its entity's own table.
+    let n = 0;
+    for (
+      const [name, t] of (await p.target`select e.name, c.relname::text as t from sync.entities e
+                                              join pg_class c on c.oid = e.target_table
+                                             where c.relnamespace = 'public'::regnamespace`).map((r) => [r.name, r.t])
+    ) {
+      const [{ c }] = await p.target.unsafe(
+        `select count(*)::int as c from sync.id_map m
+          where m.entity = $1 and not m.deleted and not exists (select 1 from public.${t} x where x.id = m.target_id)`,
+        [name],
+      );
+      n += c;
+    }
     deepStrictEqual(n, 0);
   } finally {
     await p.close();

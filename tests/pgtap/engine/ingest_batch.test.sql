@@ -47,7 +47,7 @@ create table pg_temp.b (name text primary key, batch jsonb, result jsonb);
 select results_eq($$ select r ->> 'cursor', (r ->> 'limit')::integer, jsonb_array_length(r -> 'tables'),
                             r -> 'tables' -> 0
                        from sync.get_bridge_request() r $$,
-                  $$ values (null::text, 5000, 13,
+                  $$ values (null::text, 5000, (select count(*)::integer from sync.entities),
                              '{"key": "id", "table": "public.auth_user", "exclude": ["password"]}'::jsonb) $$,
                   'get_bridge_request: no cursor yet, batch_size, the captured tables with key and excluded columns');
 

@@ -25,17 +25,19 @@ select results_eq(
                       ('dispatch_file', (select count(*) from dispatch_file), demo_gen.count_for(100000, 0.01)),
                       ('dispatch_file_instruction', (select count(*) from dispatch_file_instruction), demo_gen.count_for(150000, 0.01)),
                       ('dispatch_order', (select count(*) from dispatch_order), demo_gen.count_for(150000, 0.01)),
-                      ('dispatch_transaction', (select count(*) from dispatch_transaction), demo_gen.count_for(200000, 0.01))
+                      ('dispatch_transaction', (select count(*) from dispatch_transaction), demo_gen.count_for(200000, 0.01)),
+                      ('dispatch_auditlog', (select count(*) from dispatch_auditlog), demo_gen.count_for(50000, 0.01))
               ) v(t, n, e) $$,
     $$ values ('auth_user', true), ('dispatch_office', true), ('dispatch_patient', true), ('dispatch_instruction', true),
               ('dispatch_plan', true), ('dispatch_comment', true), ('dispatch_record', true),
               ('dispatch_notification', true), ('dispatch_file', true), ('dispatch_file_instruction', true),
-              ('dispatch_order', true), ('dispatch_transaction', true) $$,
+              ('dispatch_order', true), ('dispatch_transaction', true), ('dispatch_auditlog', true) $$,
     'each table holds its scale''s share of the 2.5M rows (less the cascade-deleted few)'
 );
 
 select ok(exists (select 1 from auth_user where email = '') and exists (select 1 from dispatch_patient where email = '')
-          and exists (select 1 from dispatch_instruction where notes = '') and exists (select 1 from dispatch_office where phone = ''),
+          and exists (select 1 from dispatch_instruction where notes = '') and exists (select 1 from dispatch_office where phone = '')
+          and exists (select 1 from dispatch_auditlog where object_repr = ''),
           'blank optional text is stored as ''''');
 select ok(exists (select 1 from dispatch_office where address = '' and city = '' and state = '' and zip_code = ''),
           'an office has every address part blank');
@@ -51,7 +53,8 @@ select ok((select bool_and(x) from (values
               (exists (select 1 from dispatch_order where instruction_id is null)), (exists (select 1 from dispatch_order where office_id is null)),
               (exists (select 1 from dispatch_transaction where order_id is null)), (exists (select 1 from dispatch_file where uploaded_by_id is null)),
               (exists (select 1 from dispatch_comment where author_id is null)), (exists (select 1 from dispatch_record where author_id is null)),
-              (exists (select 1 from dispatch_notification where recipient_id is null))) v(x)),
+              (exists (select 1 from dispatch_notification where recipient_id is null)),
+              (exists (select 1 from dispatch_auditlog where user_id is null))) v(x)),
           'every nullable foreign key is NULL somewhere');
 select ok(exists (select 1 from dispatch_record r join django_content_type ct on ct.id = r.target_type_id
                    where (ct.app_label, ct.model) not in (('dispatch', 'patient'), ('auth', 'user'))),
