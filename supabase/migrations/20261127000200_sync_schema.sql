@@ -21,7 +21,13 @@ create table sync.entities (
     delete_alert text,                          -- alert kind raised for each source delete (e.g. financial_delete)
     derive jsonb not null default '[]',          -- derived columns: [{parent, fk, column, parent_column}], re-derived when the parent changes
     has_updated_at boolean not null default true,
-    has_deleted_at boolean not null default true
+    has_deleted_at boolean not null default true,
+    -- The source table may be missing on a legacy database (an older release of the application):
+    -- connect_source then connects the others and marks the entity unavailable.
+    optional boolean not null default false,
+    -- Set by connect_source: false while the connected source lacks an optional entity's table (not
+    -- captured, applied, backfilled or verified).
+    available boolean not null default true
 );
 comment on table sync.entities is 'Entity registry: one transform function, one row, one pgTAP file per entity.';
 

@@ -61,18 +61,20 @@ begin
 end;
 $$;
 
--- The foreign table of an entity's source table.
+-- The foreign table of an entity's source table; NULL while the source lacks it (unavailable).
 create function sync._source_relation(p_entity text)
 returns text
 language sql
 stable
 set search_path = ''
 as $$
-    select format('sync_src.%I', split_part(source_table, '.', 2)) from sync.entities where name = p_entity;
+    select format('sync_src.%I', split_part(source_table, '.', 2)) from sync.entities where name = p_entity and available;
 $$;
 
 -- Imports the registered source tables (minus excluded columns) and, for the capture modes that
--- install something on the source (trigger, logical), the capture objects they share.
+-- install something on the source (trigger, logical), the capture objects they share. A missing
+-- table raises SY400, unless its entity is optional: then the entity is marked unavailable and a
+-- warning alert says so (resolved by the connect that finds the table).
 create function sync._import_source(p_mode text default 'trigger')
 returns void
 language plpgsql
@@ -89,16 +91,28 @@ begin
     create schema sync_src;
     create schema sync_src_capture;
     revoke all on schema sync_src, sync_src_capture from public;
+    -- One import per source schema (LIMIT TO skips a table the source lacks).
     for v_schema, v_tables in
         select split_part(source_table, '.', 1), string_agg(format('%I', split_part(source_table, '.', 2)), ', ')
           from sync.entities group by 1
     loop
         execute format('import foreign schema %I limit to (%s) from server sync_source into sync_src', v_schema, v_tables);
     end loop;
-    for v_entity in select name, source_table, source_exclude from sync.entities loop
-        if to_regclass(sync._source_relation(v_entity.name)) is null then
+    -- Per entity: is its table there; the columns never to read (a loop: DDL per foreign table).
+    for v_entity in select name, source_table, source_exclude, optional,
+                           to_regclass(format('sync_src.%I', split_part(source_table, '.', 2))) is not null as found
+                      from sync.entities order by name loop
+        if not v_entity.found and not v_entity.optional then
             perform sync._raise(400, format('source table %s of entity %s was not found on the source', v_entity.source_table, v_entity.name));
         end if;
+        update sync.entities set available = v_entity.found where name = v_entity.name and available is distinct from v_entity.found;
+        if not v_entity.found then
+            perform sync._alert('entity_unavailable', 'warning', 'entity_unavailable:' || v_entity.name,
+                                format('the source has no table %s: optional entity %s is not synced', v_entity.source_table, v_entity.name),
+                                jsonb_build_object('entity', v_entity.name, 'source_table', v_entity.source_table));
+            continue;
+        end if;
+        perform sync._resolve_alert('entity_unavailable:' || v_entity.name, 'the source has the table again');
         -- Columns the target must never see (credential material) are not even read.
         foreach v_col in array v_entity.source_exclude loop
             execute format('alter foreign table %s drop column if exists %I', sync._source_relation(v_entity.name), v_col);
@@ -199,7 +213,9 @@ begin
                 capture_mode = excluded.capture_mode;
         v_result := jsonb_build_object('connected', true, 'source', v_redacted, 'capture', v_mode,
                                        'capture_version', v_capture -> 'capture_version',
-                                       'tables', (select count(*) from sync.entities))
+                                       'tables', (select count(*) from sync.entities where available),
+                                       'unavailable', (select coalesce(jsonb_agg(name order by name), '[]')
+                                                         from sync.entities where not available))
                     || case when v_rebaseline is null then '{}' else jsonb_build_object('rebaseline_run', v_rebaseline) end;
     exception when others then
         get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;

@@ -14,6 +14,8 @@ $$;
 revoke execute on function sync._image_expr(text[], text) from public;
 
 -- Entities in apply order: each after everything it depends on (derived from depends_on).
+-- (Entities the connected source lacks, sync.entities.available, are left out: the applier,
+-- backfill, verification and run control all take this list.)
 create function sync._apply_order()
 returns table (name text, depth integer)
 language sql
@@ -27,7 +29,9 @@ as $$
           from sync.entities e join walk w on w.name = any (e.depends_on)
          where not e.name = any (w.path)
     )
-    select name, max(depth)::integer from walk group by name order by max(depth), name;
+    select w.name, max(w.depth)::integer from walk w
+     where exists (select 1 from sync.entities e where e.name = w.name and e.available)
+     group by w.name order by max(w.depth), w.name;
 $$;
 
 -- Adds two {entity: {outcome: n}} count objects.

@@ -36,12 +36,12 @@ begin
                                         v_version));
     end if;
     select identity into v_identity from sync_src_capture.current_snapshot;
-    -- Capture the registered tables (the source's own trigger adds the capture triggers).
+    -- Capture the registered tables the source has (the source's own trigger adds the capture triggers).
     insert into sync_src_capture.tables (tbl, enabled, changed_at)
-    select source_table, true, now() from sync.entities
+    select source_table, true, now() from sync.entities where available
     on conflict do nothing;
     update sync_src_capture.tables set enabled = true, changed_at = now()
-     where not enabled and tbl in (select source_table from sync.entities);
+     where not enabled and tbl in (select source_table from sync.entities where available);
     return jsonb_build_object('capture_version', v_version, 'identity', v_identity);
 end;
 $$;
