@@ -49,7 +49,7 @@ Deno.test("connect_source keeps the password out of its results, the server log,
     const calls = [
       {
         conninfo: `host=127.0.0.1 port=${port} dbname=${db} user=${role} password=${secret}`,
-        result: { connected: true, source: source(port), capture: "trigger", capture_version: 3, tables: 13 },
+        result: { connected: true, source: source(port), capture: "trigger", capture_version: 4, tables: 13 },
       },
       {
         conninfo: `host=127.0.0.1 port=${port} dbname=${db} user=${role} password=wrong-${secret}`,
