@@ -314,12 +314,13 @@ begin
             end if;
             -- Column changes, matched by column number in the same table (by name in a recreated one).
             for d in
-                with b as (select s.* from sync.source_shape s where s.entity = e.name),
-                     c as (select w.* from sync.work_shape w where w.relid = v_cur_relid),
+                with b as (select s.*, case when v_cur_relid = v_base_relid then s.attnum::text else s.attname end as k
+                             from sync.source_shape s where s.entity = e.name),
+                     c as (select w.*, case when v_cur_relid = v_base_relid then w.attnum::text else w.attname end as k
+                             from sync.work_shape w where w.relid = v_cur_relid),
                      m as (select b.attnum as b_num, b.attname as b_name, b.atttype as b_type, b.excluded,
                                   c.attnum as c_num, c.attname as c_name, c.atttype as c_type
-                             from b full join c on case when v_cur_relid = v_base_relid then b.attnum = c.attnum
-                                                        else b.attname = c.attname end)
+                             from b full join c on b.k = c.k)
                 select case when m.b_num is null then 'column_added' when m.c_num is null then 'column_dropped'
                             when m.b_name <> m.c_name then 'column_renamed' end as kind, m.*
                   from m where m.b_num is null or m.c_num is null or m.b_name <> m.c_name
