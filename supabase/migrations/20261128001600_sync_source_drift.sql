@@ -152,7 +152,7 @@ $$;
 
 -- Re-imports an entity's foreign table from the source as it is now, minus its excluded columns
 -- (by the registry and by the shape, which follows an excluded column through a rename), and
--- drops the foreign table of a name the table had before (p_old_tbl).
+-- drops the foreign tables of the names the table had before (p_old_tbl, sync.source_table_names).
 create function sync._drift_reimport(p_entity text, p_old_tbl text default null)
 returns void
 language plpgsql
@@ -163,9 +163,15 @@ declare
     v_col text;
 begin
     select * into e from sync.entities where name = p_entity;
-    if p_old_tbl is not null and p_old_tbl <> e.source_table then
-        execute format('drop foreign table if exists sync_src.%I', split_part(p_old_tbl, '.', 2));
-    end if;
+    -- The foreign tables of the names the table had before (none of another entity's).
+    for v_col in
+        select distinct split_part(t.tbl, '.', 2) from sync.source_table_names t
+         where t.entity = p_entity and t.tbl <> e.source_table
+        union select split_part(p_old_tbl, '.', 2) where p_old_tbl <> e.source_table
+        except select split_part(x.source_table, '.', 2) from sync.entities x
+    loop
+        execute format('drop foreign table if exists sync_src.%I', v_col);
+    end loop;
     execute format('drop foreign table if exists %s', sync._source_relation(p_entity));
     execute format('import foreign schema %I limit to (%I) from server sync_source into sync_src',
                    split_part(e.source_table, '.', 1), split_part(e.source_table, '.', 2));
