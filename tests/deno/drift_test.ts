@@ -350,6 +350,11 @@ Deno.test("source drift under a live stream: absorbed, paused per entity, caught
       { entity: "system_messages", marked: true },
       { entity: "treatment_plans", marked: true },
     ]);
+    // Nothing of a paused entity was applied: every marked change waits, pending.
+    deepStrictEqual(
+      [...await p.target`select distinct status from sync.inbox where image = '{"unread": "paused by source drift"}'`],
+      [{ status: "pending" }],
+    );
     const writesDuringPause = app.writes;
 
     // Ship the mapping updates (what the pack's migration would do), under the stream again.
