@@ -273,14 +273,22 @@ begin
                       || format(' and not c.oid = any (%L::oid[])', v_oids);
     end if;
 
-    -- Nothing changed and nothing paused: done.
+    -- Nothing changed, nothing paused and the registry satisfied: done.
     if not exists (select 1 from sync.source_drift x where x.resolved_at is null)
        and not exists (select s.relid, s.tbl, s.attnum, s.attname, s.atttype from sync.source_shape s
                        except select w.relid, w.tbl, w.attnum, w.attname, w.atttype from sync.work_shape w)
        and not exists (select w.relid, w.tbl, w.attnum, w.attname, w.atttype from sync.work_shape w
                         where w.relid = any (v_oids)
                        except select s.relid, s.tbl, s.attnum, s.attname, s.atttype from sync.source_shape s)
-       and not exists (select 1 from sync.entities x where not exists (select 1 from sync.source_shape s where s.entity = x.name)) then
+       and not exists (select 1 from sync.entities x where not exists (select 1 from sync.source_shape s where s.entity = x.name))
+       -- and the registry still matches it (a mapping may be shipped ahead of its source migration)
+       and not exists (select 1 from sync.entities x
+                        where not exists (select 1 from sync.source_shape s where s.entity = x.name and s.tbl = x.source_table)
+                           or exists (select 1 from unnest(coalesce(x.source_columns, '{}') || x.source_pk || x.poll_column) u
+                                       where u is not null
+                                         and not exists (select 1 from sync.source_shape s where s.entity = x.name and s.attname = u))
+                           or exists (select 1 from sync.source_shape s
+                                       where s.entity = x.name and s.excluded and not s.attname = any (x.source_exclude))) then
         return '{}';
     end if;
 
