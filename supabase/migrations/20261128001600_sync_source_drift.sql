@@ -246,7 +246,7 @@ declare
 begin
     perform sync._drift_catalog();
     v_oids := array(select distinct s.relid from sync.source_shape s);
-    truncate sync.work_shape;
+    delete from sync.work_shape;  -- not truncate: a new file per pull costs more than the check
     -- The one remote query: the tables seen before, by oid (so a renamed one is still found), with
     -- their namespaces and columns, joined and filtered on the source (literals: planned with the
     -- catalog tables' statistics, the three-way join is shipped; a generic plan would fetch
