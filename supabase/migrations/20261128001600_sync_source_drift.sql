@@ -22,7 +22,7 @@
 
 alter table sync.entities add column source_columns text[];
 comment on column sync.entities.source_columns is
-    'The source columns the entity''s transform reads (besides source_pk): a source change to one of them pauses the entity (source drift) until the mapping is updated. NULL: every column counts as used.';
+    'The source columns the entity''s transform reads (besides source_pk): a source change to one of them pauses the entity (source drift) until the mapping is updated. NULL: every column counts as used, and only a mapping update (a changed transform or registry row) resumes the entity.';
 
 -- The 13 pack entities: the image keys each transform reads (2026112700{1000..2200}_entity_*.sql).
 update sync.entities e set source_columns = c.cols
@@ -294,7 +294,11 @@ begin
 
     for e in select x.name, x.source_table, x.source_pk, x.source_exclude, x.source_columns, x.poll_column
                from sync.entities x order by x.name loop
-        v_used := array(select distinct u from unnest(coalesce(e.source_columns, '{}') || e.source_pk || e.poll_column) u
+        -- Without source_columns every column seen (but the excluded ones) counts as used.
+        v_used := array(select distinct u from unnest(coalesce(e.source_columns,
+                                                                array(select s.attname from sync.source_shape s
+                                                                       where s.entity = e.name and not s.excluded))
+                                                       || e.source_pk || e.poll_column) u
                          where u is not null);
         v_fp := sync._mapping_fingerprint(e.name);
         v_absorbed := false;
@@ -387,7 +391,11 @@ begin
                 and not exists (select 1 from sync.source_drift x
                                   join sync.work_shape w on w.relid = v_cur_relid and w.attnum = x.attnum
                                  where x.entity = e.name and x.kind = 'column_retyped' and x.action = 'paused' and x.resolved_at is null
-                                   and w.atttype <> x.old_type and x.mapping = v_fp);
+                                   and w.atttype <> x.old_type and x.mapping = v_fp)
+                -- without source_columns only a mapping update (a new fingerprint) resumes it
+                and (e.source_columns is not null
+                     or not exists (select 1 from sync.source_drift x where x.entity = e.name and x.action = 'paused'
+                                       and x.resolved_at is null and x.mapping = v_fp));
             if v_ok then
                 update sync.source_drift x set resolved_at = now() where x.entity = e.name and x.resolved_at is null;
                 perform sync._drift_reimport(e.name, v_base_tbl);
