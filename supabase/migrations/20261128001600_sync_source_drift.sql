@@ -402,7 +402,8 @@ begin
                 v_n := sync._drift_reread(e.name);
                 perform sync._resolve_alert('source_drift:' || e.name,
                                             format('the mapping matches the source again; %s waiting keys re-read', v_n));
-            else
+            elsif exists (select 1 from sync.source_drift x where x.entity = e.name and x.resolved_at is null and x.detected_at = now()) then
+                -- Raised when a change is found (not on every pull while paused), naming every open one.
                 perform sync._alert('source_drift', 'warning', 'source_drift:' || e.name,
                     format('entity %s is paused: a source change breaks its mapping (%s); its changes wait until the mapping is updated',
                            e.name, (select string_agg(concat_ws(' ', x.kind, x.column_name, nullif('-> ' || coalesce(x.new_name, x.new_type), '-> ')),

@@ -287,7 +287,7 @@ Deno.test("source drift under a live stream: absorbed, paused per entity, caught
       },
     ]);
     const alerts = [
-      ...await p.target`select kind, severity, dedup_key, message from sync.alerts
+      ...await p.target`select kind, severity, dedup_key, message, occurrences from sync.alerts
                                        where kind = 'source_drift' and resolved_at is null order by dedup_key`,
     ];
     deepStrictEqual(alerts, [
@@ -297,6 +297,7 @@ Deno.test("source drift under a live stream: absorbed, paused per entity, caught
         dedup_key: "source_drift:case_files",
         message: "entity case_files is paused: a source change breaks its mapping (table_renamed -> " +
           "public.dispatch_file_link); its changes wait until the mapping is updated",
+        occurrences: 1,
       },
       {
         kind: "source_drift",
@@ -304,6 +305,7 @@ Deno.test("source drift under a live stream: absorbed, paused per entity, caught
         dedup_key: "source_drift:case_messages",
         message: "entity case_messages is paused: a source change breaks its mapping (column_renamed text -> body); " +
           "its changes wait until the mapping is updated",
+        occurrences: 1,
       },
       {
         kind: "source_drift",
@@ -311,6 +313,7 @@ Deno.test("source drift under a live stream: absorbed, paused per entity, caught
         dedup_key: "source_drift:offices:absorbed",
         message: "source table public.dispatch_office of entity offices changed in columns its mapping does not use " +
           "(column_dropped fax); its foreign table was re-imported",
+        occurrences: 2,
       },
       {
         kind: "source_drift",
@@ -318,6 +321,7 @@ Deno.test("source drift under a live stream: absorbed, paused per entity, caught
         dedup_key: "source_drift:system_messages",
         message: "entity system_messages is paused: a source change breaks its mapping (column_renamed id -> " +
           "notification_id); its changes wait until the mapping is updated",
+        occurrences: 1,
       },
       {
         kind: "source_drift",
@@ -325,6 +329,7 @@ Deno.test("source drift under a live stream: absorbed, paused per entity, caught
         dedup_key: "source_drift:treatment_plans",
         message: "entity treatment_plans is paused: a source change breaks its mapping (column_retyped version -> " +
           "text); its changes wait until the mapping is updated",
+        occurrences: 1,
       },
     ]);
     const [{ h }] = await p.target`select sync.health() as h`;
