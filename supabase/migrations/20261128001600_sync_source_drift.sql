@@ -317,6 +317,24 @@ begin
                 select e.name, w.relid, w.tbl, w.attnum, w.attname, w.atttype, w.attname = any (e.source_exclude)
                   from sync.work_shape w where w.relid = v_cur_relid;
                 insert into sync.source_table_names (tbl, entity) values (v_cur_tbl, e.name) on conflict (tbl) do update set entity = excluded.entity;
+                -- What connect_source imported may predate it: a column changed in between is told by name
+                -- (a used one missing is found below as column_missing).
+                insert into sync.source_drift (entity, source_table, kind, column_name, old_type, new_type, action, mapping, resolved_at)
+                select e.name, v_cur_tbl, case when c.name is null then 'column_dropped' else 'column_added' end,
+                       coalesce(i.name, c.name), case when c.name is null then pg_catalog.format_type(i.typ, i.typmod) end,
+                       c.atttype, case when c.name is null and e.source_columns is null then 'paused' else 'absorbed' end, v_fp,
+                       case when c.name is null and e.source_columns is null then null else now() end
+                  from (select coalesce((select o.option_value from pg_catalog.pg_options_to_table(a.attfdwoptions) o
+                                          where o.option_name = 'column_name'), a.attname::text) as name,
+                               a.atttypid as typ, a.atttypmod as typmod
+                          from pg_catalog.pg_attribute a
+                         where a.attrelid = to_regclass(sync._source_relation(e.name)) and a.attnum > 0 and not a.attisdropped) i
+                  full join (select w.attname as name, w.atttype from sync.work_shape w
+                              where w.relid = v_cur_relid and not w.attname = any (e.source_exclude)) c on c.name = i.name
+                 where (i.name is null or c.name is null) and not coalesce(i.name, c.name) = any (v_used)
+                   and to_regclass(sync._source_relation(e.name)) is not null;
+                v_absorbed := exists (select 1 from sync.source_drift x where x.entity = e.name and x.action = 'absorbed'
+                                                                         and x.detected_at = now());
             end if;
         elsif v_cur_relid is null then
             if not exists (select 1 from sync.source_drift x where x.entity = e.name and x.kind = 'table_missing' and x.resolved_at is null) then
