@@ -1,5 +1,5 @@
--- Capture on the legacy source, version 3. Idempotent: run again to install, or to upgrade from
--- version 1 or 2 in place (log rows kept, the application writing all along). A second run changes
+-- Capture on the legacy source, version 4. Idempotent: run again to install, or to upgrade from
+-- version 1, 2 or 3 in place (log rows kept, the application writing all along). A second run changes
 -- nothing and takes no lock on an application table.
 -- Run by `deno task source:install -- <legacy-db-url> [--capture trigger|logical] [--reader <role>]`
 -- as the owner of the application's tables (psql variables: capture_mode, reader).
@@ -9,7 +9,8 @@
 --                  no row image: the pull reads the rows themselves at its batch's snapshot
 --   tables         the captured tables; the target writes it through postgres_fdw (connect_source)
 --                  and a trigger here adds or removes the capture triggers: one call each way
---   version        the installed version (3: adds read_batch and prune_log to version 2)
+--   version        the installed version (3: adds read_batch and prune_log to version 2; 4: capture
+--                  functions that survive a renamed key column or table)
 --   current_snapshot  pg_current_snapshot() (the pull's batch bound) and the source's identity
 --   readers        the roles granted the engine's reader privileges (--reader)
 --   enable(regclass) / disable(regclass)  the same as writing `tables`, by hand
@@ -163,6 +164,10 @@ revoke all on function sync_capture._check_table(regclass, text) from public;
 
 -- The body of a table's capture function. The first line names the version: a body that differs
 -- (older version, other key) makes enable() replace the function and the triggers.
+-- Version 4 survives the application's schema migrations: the key column is found by its number
+-- (a renamed key column is read under its new name, through dynamic SQL until enable() runs again;
+-- a dropped one logs nothing rather than failing the write), a truncate names the table by its
+-- oid, and the logged table name stays the one capture was enabled under (the engine maps it).
 create or replace function sync_capture._function_body(p_table regclass, p_pk text)
 returns text
 language sql
@@ -170,24 +175,52 @@ stable
 set search_path = ''
 as $$
     select format($b$
--- legacy-sync capture v2
+-- legacy-sync capture v4
+declare
+    v_pk text;
+    v_old bigint;
+    v_new bigint;
 begin
+    -- The key column by number: one cached catalog lookup, so a renamed key never fails a write.
+    select a.attname into v_pk from pg_catalog.pg_attribute a
+     where a.attrelid = tg_relid and a.attnum = %3$s and not a.attisdropped;
+    if v_pk is null then
+        return null;  -- the key column was dropped: nothing to log (the engine pauses the entity)
+    end if;
     if tg_op = 'UPDATE' then
-        insert into sync_capture.log (tbl, pk, op) values (%1$L, new.%2$I, 'U');
-        if old.%2$I is distinct from new.%2$I then
-            insert into sync_capture.log (tbl, pk, op) values (%1$L, old.%2$I, 'D');
+        if v_pk = %2$L then
+            v_new := new.%2$I;
+            v_old := old.%2$I;
+        else
+            execute pg_catalog.format('select ($1).%%1$I::bigint, ($2).%%1$I::bigint', v_pk) into v_new, v_old using new, old;
+        end if;
+        insert into sync_capture.log (tbl, pk, op) values (%1$L, v_new, 'U');
+        if v_old is distinct from v_new then
+            insert into sync_capture.log (tbl, pk, op) values (%1$L, v_old, 'D');
         end if;
     elsif tg_op = 'INSERT' then
-        insert into sync_capture.log (tbl, pk, op) select %1$L, n.%2$I, 'I' from new_rows n;
+        if v_pk = %2$L then
+            insert into sync_capture.log (tbl, pk, op) select %1$L, n.%2$I, 'I' from new_rows n;
+        else
+            execute pg_catalog.format('insert into sync_capture.log (tbl, pk, op) select $1, n.%%I, ''I'' from new_rows n', v_pk)
+              using %1$L::text;
+        end if;
     elsif tg_op = 'DELETE' then
-        insert into sync_capture.log (tbl, pk, op) select %1$L, o.%2$I, 'D' from old_rows o;
+        if v_pk = %2$L then
+            insert into sync_capture.log (tbl, pk, op) select %1$L, o.%2$I, 'D' from old_rows o;
+        else
+            execute pg_catalog.format('insert into sync_capture.log (tbl, pk, op) select $1, o.%%I, ''D'' from old_rows o', v_pk)
+              using %1$L::text;
+        end if;
     else
-        -- TRUNCATE, before it runs: every row it removes is a delete.
-        insert into sync_capture.log (tbl, pk, op) select %1$L, t.%2$I, 'D' from %1$s t;
+        -- TRUNCATE, before it runs: every row it removes is a delete (the table by oid: it may be renamed).
+        execute pg_catalog.format('insert into sync_capture.log (tbl, pk, op) select $1, t.%%I, ''D'' from %%s t', v_pk, tg_relid::regclass)
+          using %1$L::text;
     end if;
     return null;
 end;
-$b$, p_table::text, p_pk);
+$b$, p_table::text, p_pk,
+    (select a.attnum from pg_catalog.pg_attribute a where a.attrelid = p_table and a.attname = p_pk and not a.attisdropped));
 $$;
 revoke all on function sync_capture._function_body(regclass, text) from public;
 
@@ -233,6 +266,16 @@ declare
     v_old oid[];
     v_names constant text[] := array['sync_capture_ins', 'sync_capture_del', 'sync_capture_upd', 'sync_capture_trunc'];
 begin
+    -- A key column renamed since capture was enabled: the one the current capture function reads by number.
+    if not exists (select 1 from pg_catalog.pg_attribute a
+                    where a.attrelid = p_table and a.attname = p_pk and a.attnum > 0 and not a.attisdropped) then
+        select coalesce(max(a.attname), p_pk) into p_pk
+          from pg_catalog.pg_trigger t
+          join pg_catalog.pg_proc p on p.oid = t.tgfoid
+          join pg_catalog.pg_attribute a on a.attrelid = p_table and not a.attisdropped
+               and a.attnum = (substring(p.prosrc from 'a\.attnum = (\d+) and'))::smallint
+         where t.tgrelid = p_table and t.tgname = 'sync_capture_ins' and p.prosrc like '%legacy-sync capture v4%';
+    end if;
     perform sync_capture._check_table(p_table, p_pk);
     v_fn := sync_capture._function_name(p_table);
     v_body := sync_capture._function_body(p_table, p_pk);
@@ -684,8 +727,8 @@ begin
 end;
 $$;
 
-insert into sync_capture.version (version) select 3 where not exists (select 1 from sync_capture.version);
-update sync_capture.version set version = 3, installed_at = now() where version <> 3;
+insert into sync_capture.version (version) select 4 where not exists (select 1 from sync_capture.version);
+update sync_capture.version set version = 4, installed_at = now() where version <> 4;
 
 -- The engine's reader: granted with --reader, else stated.
 select :'reader' <> '' as want_reader \gset

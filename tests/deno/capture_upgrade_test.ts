@@ -2,7 +2,7 @@
  * Capture v1 → v2 in place while the application writes: v1 (tests/fixtures/capture_v1.sql) on a
  * fresh legacy database with log rows, writers running as a non-owner role, the v2 install run in
  * the middle of their writes. Checked: no writer error, the v1 log rows kept, every write logged
- * exactly once (table, key, op and the writing transaction's id), none invented, version 3, v1's
+ * exactly once (table, key, op and the writing transaction's id), none invented, version 4, v1's
  * functions gone, and a second install changing nothing.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
@@ -157,7 +157,7 @@ Deno.test("capture upgrades from v1 to v2 in place while a non-owner role writes
     deepStrictEqual(after.filter((c) => !before.includes(c)).sort(), [...expected].sort());
 
     const [{ version }] = await owner`select string_agg(version::text, ',') as version from sync_capture.version`;
-    deepStrictEqual(version, "3");
+    deepStrictEqual(version, "4");
     const fns = await owner`select proname::text as name from pg_proc
                              where pronamespace = 'sync_capture'::regnamespace and proname like 'cap\\_%' order by 1`;
     const want = await owner`select 'cap_' || replace(t, '.', '_') || '_' || left(md5(t), 8) as name
