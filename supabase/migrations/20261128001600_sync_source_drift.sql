@@ -266,7 +266,7 @@ begin
     end if;
     -- A second one only for the tables not found by oid (first sight, or gone): by name.
     v_names := array(select x.source_table from sync.entities x
-                      where not exists (select 1 from sync.source_shape s join sync.work_shape w on w.relid = s.relid
+                      where x.available and not exists (select 1 from sync.source_shape s join sync.work_shape w on w.relid = s.relid
                                          where s.entity = x.name));
     if v_names <> '{}' then
         execute v_sql || format(' and n.nspname::text || ''.'' || c.relname::text = any (%L::text[])', v_names)
@@ -280,20 +280,21 @@ begin
        and not exists (select w.relid, w.tbl, w.attnum, w.attname, w.atttype from sync.work_shape w
                         where w.relid = any (v_oids)
                        except select s.relid, s.tbl, s.attnum, s.attname, s.atttype from sync.source_shape s)
-       and not exists (select 1 from sync.entities x where not exists (select 1 from sync.source_shape s where s.entity = x.name))
+       and not exists (select 1 from sync.entities x
+                        where x.available and not exists (select 1 from sync.source_shape s where s.entity = x.name))
        -- and the registry still matches it (a mapping may be shipped ahead of its source migration)
        and not exists (select 1 from sync.entities x
-                        where not exists (select 1 from sync.source_shape s where s.entity = x.name and s.tbl = x.source_table)
+                        where x.available and (not exists (select 1 from sync.source_shape s where s.entity = x.name and s.tbl = x.source_table)
                            or exists (select 1 from unnest(coalesce(x.source_columns, '{}') || x.source_pk || x.poll_column) u
                                        where u is not null
                                          and not exists (select 1 from sync.source_shape s where s.entity = x.name and s.attname = u))
                            or exists (select 1 from sync.source_shape s
-                                       where s.entity = x.name and s.excluded and not s.attname = any (x.source_exclude))) then
+                                       where s.entity = x.name and s.excluded and not s.attname = any (x.source_exclude)))) then
         return '{}';
     end if;
 
     for e in select x.name, x.source_table, x.source_pk, x.source_exclude, x.source_columns, x.poll_column
-               from sync.entities x order by x.name loop
+               from sync.entities x where x.available order by x.name loop
         -- Without source_columns every column seen (but the excluded ones) counts as used.
         v_used := array(select distinct u from unnest(coalesce(e.source_columns,
                                                                 array(select s.attname from sync.source_shape s

@@ -50,6 +50,7 @@ as $$
 $$;
 revoke execute on function sync.transform_audit_events() from public;
 
-insert into sync.entities (name, source_table, target_table, legacy_id_column, transform, write_columns, depends_on, optional)
+insert into sync.entities (name, source_table, target_table, legacy_id_column, transform, write_columns, depends_on, optional,
+                           source_columns)
 values ('audit_events', 'public.dispatch_auditlog', 'public.audit_events', 'legacy_auditlog_id', 'sync.transform_audit_events',
-        '{profile_id,action,object_repr,created_at,updated_at}', '{profiles}', true);
+        '{profile_id,action,object_repr,created_at,updated_at}', '{profiles}', true, '{user_id,action,object_repr,created_at}');
