@@ -33,6 +33,8 @@ create table sync.poll_watermarks (
     high_ts timestamptz,      -- the newest poll-column value read so far (NULL: none yet)
     sweep_ts timestamptz,     -- the current sweep reads rows after (sweep_ts, sweep_pk); NULL: from the start
     sweep_pk bigint,          -- NULL: every row at sweep_ts and after
+    sweep_began_at timestamptz,  -- when the current sweep began
+    swept_at timestamptz,     -- when the last complete sweep began (a run is drained once every sweep began in it)
     polled_at timestamptz     -- the entity's last page (the least recently polled goes first)
 );
 comment on table sync.poll_watermarks is 'Polling capture: per entity, the sweep position (timestamp, key) and the newest timestamp seen.';
@@ -127,7 +129,12 @@ begin
     for e in select x.name, x.poll_column from sync.entities x
               where x.poll_column is not null and not exists (select 1 from sync.poll_watermarks w where w.entity = x.name) loop
         -- The first sweep starts overlap_seconds before the newest timestamp there is (a pushed-down max).
-        execute format('select max(s.%I) from %s s', e.poll_column, sync._source_relation(e.name)) into v_high;
+        begin
+            execute format('select max(s.%I) from %s s', e.poll_column, sync._source_relation(e.name)) into v_high;
+        exception when insufficient_privilege then
+            perform sync._raise(400, format('the reader may not read %s on the source', (select x.source_table from sync.entities x where x.name = e.name)),
+                                'grant it USAGE on the schema and SELECT on every registered table (polling needs nothing else)');
+        end;
         insert into sync.poll_watermarks (entity, high_ts, sweep_ts) values (e.name, v_high, v_high - v_overlap);
     end loop;
     return jsonb_build_object('capture_version', null, 'identity', v_identity);
@@ -224,7 +231,7 @@ $$;
 
 -- Polling capture: one bounded batch of the polled entities' changed rows into the inbox (and, when
 -- due, one reconciliation step), in the caller's transaction. Returns {batch_id, changes, rows (inbox
--- rows), more (a sweep has pages left, or a reconciliation round is open), pages_left: null, read (rows
+-- rows), more (an entity has not completed a sweep begun in this run, or a reconciliation round is open), pages_left: null, read (rows
 -- read from the source), reconcile: {entity: result} or null}, or {refused: 'source_changed', ...}
 -- (nothing written).
 create or replace function sync._pull_polling(p_run_id bigint, p_limit integer default null)
@@ -248,7 +255,8 @@ declare
     v_n integer;
     v_max timestamptz;
     v_last record;
-    v_more boolean := false;
+    v_more boolean;
+    v_now timestamptz := pg_catalog.clock_timestamp();
     v_reconcile jsonb;
     v_result jsonb;
 begin
@@ -272,10 +280,7 @@ begin
                from sync.entities x join sync.poll_watermarks pw on pw.entity = x.name
               where x.poll_column is not null
               order by pw.polled_at nulls first, x.name loop
-        if v_read >= v_limit then
-            v_more := true;
-            exit;
-        end if;
+        exit when v_read >= v_limit;
         select * into w from sync.poll_watermarks pw where pw.entity = e.name for update;
         v_want := least(v_page, v_limit - v_read);
         -- Plain comparisons and ORDER BY ... LIMIT: postgres_fdw ships them all to the source.
@@ -298,13 +303,12 @@ begin
             -- A full page: the sweep goes on after its last row (ties at this timestamp come next).
             select p.ts, p.pk into v_last from sync.work_poll p where p.entity = e.name order by p.ts desc, p.pk desc limit 1;
             update sync.poll_watermarks pw set high_ts = w.high_ts, sweep_ts = v_last.ts, sweep_pk = v_last.pk,
-                                               polled_at = pg_catalog.clock_timestamp()
+                                               sweep_began_at = coalesce(w.sweep_began_at, v_now), polled_at = v_now
              where pw.entity = e.name;
-            v_more := true;
         else
             -- The sweep reached the end: the next one starts overlap_seconds before the newest timestamp.
             update sync.poll_watermarks pw set high_ts = w.high_ts, sweep_ts = w.high_ts - v_overlap, sweep_pk = null,
-                                               polled_at = pg_catalog.clock_timestamp()
+                                               swept_at = coalesce(w.sweep_began_at, v_now), sweep_began_at = null, polled_at = v_now
              where pw.entity = e.name;
             delete from sync.poll_seen ps where ps.entity = e.name and ps.ts < w.high_ts - v_overlap;
         end if;
@@ -321,6 +325,10 @@ begin
     select p.entity, p.pk, p.ts, md5(p.img::text)::uuid from sync.work_poll p join sync.work_pull k on k.tbl = p.tbl and k.pk = p.pk
     on conflict (entity, legacy_id) do update set ts = excluded.ts, hash = excluded.hash;
 
+    -- More to pull in this run: a sweep that began before it has not come to its end.
+    v_more := exists (select 1 from sync.poll_watermarks pw
+                       where pw.swept_at is null
+                          or pw.swept_at < coalesce((select r.started_at from sync.runs r where r.id = p_run_id), v_now));
     v_result := sync._ingest_work(p_run_id, null, v_snap, v_version, (select count(*)::integer from sync.work_pull), s, false);
     v_reconcile := sync._poll_reconcile_step(p_run_id);
     return v_result || jsonb_build_object('more', v_more or v_reconcile is not null, 'read', v_read, 'reconcile', v_reconcile);
