@@ -283,18 +283,21 @@ begin
         exit when v_read >= v_limit;
         select * into w from sync.poll_watermarks pw where pw.entity = e.name for update;
         v_want := least(v_page, v_limit - v_read);
-        -- Plain comparisons and ORDER BY ... LIMIT: postgres_fdw ships them all to the source.
+        -- Plain comparisons with constants and ORDER BY ... LIMIT: postgres_fdw ships them all to the source
+        -- (the position inlined as literals, so the pushdown never depends on how parameters are planned).
         execute format($q$
             insert into sync.work_poll (entity, tbl, pk, ts, img)
             select $1, $2, s.%1$I, s.%2$I, to_jsonb(s) from %3$s s
              where %4$s
              order by s.%2$I, s.%1$I
-             limit $5 $q$,
+             limit %5$s $q$,
             e.source_pk, e.poll_column, sync._source_relation(e.name),
             case when w.sweep_ts is null then format('s.%I is not null', e.poll_column)
-                 when w.sweep_pk is null then format('s.%I >= $3', e.poll_column)
-                 else format('s.%1$I >= $3 and (s.%1$I > $3 or s.%2$I > $4)', e.poll_column, e.source_pk) end)
-        using e.name, e.source_table, w.sweep_ts, w.sweep_pk, v_want;
+                 when w.sweep_pk is null then format('s.%I >= %L::timestamptz', e.poll_column, w.sweep_ts)
+                 else format('s.%1$I >= %3$L::timestamptz and (s.%1$I > %3$L::timestamptz or s.%2$I > %4$s)',
+                             e.poll_column, e.source_pk, w.sweep_ts, w.sweep_pk) end,
+            v_want)
+        using e.name, e.source_table;
         get diagnostics v_n = row_count;
         v_read := v_read + v_n;
         select max(p.ts) into v_max from sync.work_poll p where p.entity = e.name;
