@@ -120,6 +120,12 @@ begin
     -- Another mode (or none) before: polling starts over, and a reconciliation round finds what
     -- changed in between. A reconnect in polling mode keeps its sweeps.
     if (select s.capture_mode from sync.source s) is distinct from 'polling' then
+        -- The same database recorded by another mode (with more than polling can read): its identity
+        -- takes polling's form. Another database keeps the recorded one, and pulls are refused until a
+        -- full backfill re-baselines.
+        update sync.source s set identity = v_identity
+         where s.identity ->> 'database' = v_identity ->> 'database'
+           and s.identity ->> 'database_oid' = v_identity ->> 'database_oid';
         delete from sync.poll_watermarks;
         delete from sync.poll_seen;
         update sync.poll_state set reconciled_at = null, round_started_at = null, round_left = null, round_result = '{}';

@@ -169,3 +169,52 @@ for (const mode of MODES) {
     }
   });
 }
+
+Deno.test("capture switched from trigger to polling on the same database: a reconciliation finds what changed; back to trigger needs a full backfill", async () => {
+  const p = await freshPair("poll_switch");
+  try {
+    const connect = async () => (await p.target`select sync.connect_source(${p.legacyConninfo}) as c`)[0].c;
+    deepStrictEqual((await connect()).capture, "trigger");
+    await p.target`call sync.backfill(null, null)`;
+    await tick(p.target, 5);
+    const [{ oid }] = await p.legacy`select oid::bigint as oid from pg_database where datname = current_database()`;
+    const db = new URL(p.legacyUrl).pathname.slice(1);
+
+    await p.target`select sync.set_config('{"capture": "polling"}')`;
+    deepStrictEqual((await connect()).capture, "polling");
+    const [{ identity }] = await p.target`select identity from sync.source`;
+    deepStrictEqual(identity, { database: db, database_oid: Number(oid) });
+    const [{ office }] = await p.legacyApp`update dispatch_office set name = 'Switched', updated_at = now()
+                                           where id = (select min(id) from dispatch_office) returning id as office`;
+    const [{ comment }] = await p
+      .legacyApp`delete from dispatch_comment where id = (select max(id) from dispatch_comment)
+                                            returning id as comment`;
+    const s = await tick(p.target, 20);
+    const r = s.reconcile as Record<string, Record<string, unknown>>;
+    deepStrictEqual([r.case_messages.orphaned, r.case_messages.repaired], [1, { deleted: 1 }]);
+    const [{ name }] = await p.target`select name from public.offices where legacy_office_id = ${office}`;
+    deepStrictEqual(name, "Switched");
+    deepStrictEqual(await oracleDiff(p.target), []);
+    const [{ n }] = await p.target`select count(*)::int as n from public.case_messages
+                                   where legacy_comment_id = ${comment} and deleted_at is null`;
+    deepStrictEqual(n, 0);
+
+    // Back to trigger: polling's identity cannot be checked against the system identifier, so pulls are refused
+    // until a full backfill re-baselines (versions included).
+    await p.target`select sync.set_config('{"capture": "trigger"}')`;
+    deepStrictEqual((await connect()).capture, "trigger");
+    const refused = await tick(p.target, 5);
+    ok(
+      String((refused.error as Record<string, unknown>).message).includes("not the one connected"),
+      JSON.stringify(refused),
+    );
+    await p.target`call sync.backfill(null, null)`;
+    await p.legacyApp`update dispatch_office set name = 'Back' where id = ${office}`;
+    await tick(p.target, 5);
+    deepStrictEqual(await oracleDiff(p.target), []);
+    const [{ back }] = await p.target`select name as back from public.offices where legacy_office_id = ${office}`;
+    deepStrictEqual(back, "Back");
+  } finally {
+    await p.close();
+  }
+});
