@@ -21,6 +21,11 @@ for (const mode of MODES) {
           grant select on ${
           (await p.target`select string_agg(source_table, ', ') as t from sync.entities`)[0].t
         } to sync_reader`);
+        // The reader holds SELECT on those tables and nothing else on the source.
+        const grants = await p
+          .legacy`select privilege_type, count(*)::int as n from information_schema.role_table_grants
+                                      where grantee = 'sync_reader' group by 1`;
+        deepStrictEqual([...grants], [{ privilege_type: "SELECT", n: 13 }]);
       }
       const config = {
         capture: mode,
