@@ -201,6 +201,8 @@ declare
     v_entity text;
     v_result jsonb;
     v_t0 timestamptz := pg_catalog.clock_timestamp();
+    v_state text;
+    v_msg text;
 begin
     select * into st from sync.poll_state for update;
     if st.round_left is null then
@@ -219,10 +221,16 @@ begin
         end if;
     end if;
     v_entity := st.round_left[1];
-    v_result := sync._poll_reconcile_entity(p_run_id, v_entity)
-                || jsonb_build_object('ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000));
+    -- A failing entity is reported and skipped until the next round: the pull (and polling) goes on.
+    begin
+        v_result := sync._poll_reconcile_entity(p_run_id, v_entity);
+    exception when others then
+        get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text;
+        v_result := jsonb_build_object('error', sync._run_error('reconcile', v_state, v_msg));
+    end;
+    v_result := v_result || jsonb_build_object('ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000));
     -- An entity with more to repair than one call takes goes again at the end of the round.
-    st.round_left := st.round_left[2:] || case when (v_result ->> 'capped')::boolean then array[v_entity] else '{}' end;
+    st.round_left := st.round_left[2:] || case when coalesce((v_result ->> 'capped')::boolean, false) then array[v_entity] else '{}' end;
     st.round_result := st.round_result || jsonb_build_object(v_entity, v_result);
     if cardinality(st.round_left) = 0 then
         update sync.poll_state set reconciled_at = st.round_started_at, round_started_at = null, round_left = null,

@@ -2,7 +2,7 @@
 -- legacy_owner_url): nothing is installed, the engine reads as the reader (SELECT on the tables
 -- only), the application writes as legacy_app (dblink sessions, commits interleaved at will).
 -- Runs without an enclosing transaction: every tick must see a new remote snapshot.
-select plan(23);
+select plan(26);
 \ir ../../../sql/oracle/oracle.sql
 
 select dblink_connect('owner', :'legacy_owner_url');
@@ -128,6 +128,22 @@ select is_empty($$ select * from oracle.diff() $$, 'after the reconciliation the
 select is((select reconciled_at > now() - interval '1 minute' and round_left is null from sync.poll_state), true,
           'the round is complete');
 select is((select count(*)::integer from sync.runs where status <> 'succeeded' and mode = 'incremental'), 0, 'every tick succeeded');
+
+-- A reconciliation that fails for one entity is reported, and neither the round nor polling stops.
+alter foreign table sync_src.dispatch_file rename to dispatch_file_away;
+update sync.poll_state set reconciled_at = reconciled_at - interval '2 days';
+select dblink_exec('late', $$update dispatch_office set name = 'During', updated_at = now() where id = 2$$);
+call sync.tick(50, null);
+alter foreign table sync_src.dispatch_file_away rename to dispatch_file;
+select results_eq($$ select r.key, r.value #>> '{error,phase}' from sync.runs x, jsonb_each(x.summary -> 'reconcile') r
+                      where x.id = (select max(id) from sync.runs where mode = 'incremental') and r.value ? 'error' $$,
+                  $$ values ('files'::text, 'reconcile'::text) $$,
+                  'an entity whose reconciliation fails is reported with its error');
+select is((select count(*)::integer from jsonb_object_keys((select summary -> 'reconcile' from sync.runs where mode = 'incremental'
+                                                             order by id desc limit 1))),
+          (select count(*)::integer from sync.entities), 'the round reconciles every other entity');
+select results_eq($$ select name from public.offices where legacy_office_id = 2 $$, $$ values ('During'::text) $$,
+                  'and polling goes on');
 select is((select row(f.*)::text from source_footprint f), (select row(b.*)::text from footprint_before b),
           'nothing was installed on the source: no schema, trigger, function or relation');
 
