@@ -245,9 +245,9 @@ $$;
 
 -- Polling capture: one bounded batch of the polled entities' changed rows into the inbox (and, when
 -- due, one reconciliation step), in the caller's transaction. Returns {batch_id, changes, rows (inbox
--- rows), more (an entity has not completed a sweep begun in this run, or a reconciliation round is open), pages_left: null, read (rows
--- read from the source), reconcile: {entity: result} or null}, or {refused: 'source_changed', ...}
--- (nothing written).
+-- rows), more (an entity has not completed a sweep begun in this run, or a reconciliation round is
+-- open), pages_left: null, read (rows read from the source), reconcile: {entity: result} or null},
+-- or {refused: 'source_changed', ...} (nothing written).
 create or replace function sync._pull_polling(p_run_id bigint, p_limit integer default null)
 returns jsonb
 language plpgsql
