@@ -6,7 +6,8 @@
  * pgTAP files under tests/pgtap/<kind>/ run against a clone of that kind's template: `target`
  * (migrated Supabase-like database) or `legacy` (generated legacy database). A file under `engine/`
  * gets a target clone and a legacy clone, with psql variables `legacy_conninfo` (the legacy one, as the
- * engine's reader `sync_reader`) and `legacy_app_conninfo` (the same, as the application's `legacy_app`).
+ * engine's reader `sync_reader`), `legacy_app_conninfo` (the same, as the application's `legacy_app`) and
+ * `legacy_owner_url` (its owner, for schema changes).
  * Options: `--only <substring>[,<substring>...]` runs the matching pgTAP files and Deno tests only.
  */
 import { option, taskArgs } from "./lib/args.ts";
@@ -60,6 +61,7 @@ async function runPgtap(file: string, index: number): Promise<string> {
     const src = await cloneDb(TEST, TEMPLATES.legacy, legacyDb);
     extra.push("--set", `legacy_conninfo=${conninfoAs(src, LEGACY_ROLES.reader)}`);
     extra.push("--set", `legacy_app_conninfo=${conninfoAs(src, LEGACY_ROLES.app)}`);
+    extra.push("--set", `legacy_owner_url=${src}`); // the legacy clone's owner (schema changes, as in the Deno tests)
   }
   const out = await run(["pg_prove", "--verbose", "-d", url, ...extra, file], { cwd: ROOT, allowFail: true });
   const text = out.stdout + out.stderr;

@@ -24,6 +24,7 @@ as $$
         'schedule_interval', '1 minute',
         'transport', 'fdw',
         'capture', 'trigger',
+        'polling', jsonb_build_object('overlap_seconds', 300, 'reconcile_minutes', 10),
         'auto_repair', true,
         'verify_after_run', true,
         'retry', jsonb_build_object('attempts', 5, 'backoff_ms', 200, 'max_backoff_ms', 30000),
@@ -131,6 +132,20 @@ begin
             if v_value not in ('"trigger"', '"logical"', '"polling"') then
                 perform sync._raise(400, format('capture must be "trigger", "logical" or "polling", got %s', v_value));
             end if;
+        when 'polling' then
+            if jsonb_typeof(v_value) <> 'object' then
+                perform sync._raise(400, format('polling must be an object, got %s', v_value));
+            end if;
+            for v_sub, v_subvalue in select key, value from jsonb_each(v_value) loop
+                if v_sub not in ('overlap_seconds', 'reconcile_minutes') then
+                    perform sync._raise(400, format('unknown configuration key "polling.%s"', v_sub));
+                elsif jsonb_typeof(v_subvalue) <> 'number' or v_subvalue::numeric <> trunc(v_subvalue::numeric)
+                      or v_sub = 'overlap_seconds' and v_subvalue::numeric not between 0 and 86400
+                      or v_sub = 'reconcile_minutes' and v_subvalue::numeric not between 1 and 10080 then
+                    perform sync._raise(400, format('polling.%s must be a whole number (overlap_seconds 0 to 86400, reconcile_minutes 1 to 10080), got %s',
+                                                    v_sub, v_subvalue));
+                end if;
+            end loop;
         when 'quarantine_retry_minutes' then
             if jsonb_typeof(v_value) <> 'array' or jsonb_array_length(v_value) > 20
                or exists (select 1 from jsonb_array_elements(v_value) x

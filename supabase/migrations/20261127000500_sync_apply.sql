@@ -699,6 +699,7 @@ declare
     v_attempt integer;
     v_retry jsonb := v_config -> 'retry';
     v_open timestamptz;
+    v_reconcile jsonb;  -- polling capture: the reconciliation steps of this run
 begin
     v_holder := sync._lease_claim();
     if v_holder is not null then
@@ -822,6 +823,7 @@ begin
         v_batches := v_batches + 1;
         v_changes := v_changes + (v_pull ->> 'changes')::bigint;
         v_rows := v_rows + (v_pull ->> 'rows')::bigint;
+        if jsonb_typeof(v_pull -> 'reconcile') = 'object' then v_reconcile := coalesce(v_reconcile, '{}') || (v_pull -> 'reconcile'); end if;
         v_drained := (v_pull ->> 'rows')::integer = 0 and not (v_pull ->> 'more')::boolean;
         if v_drained and v_backfill is null and pg_catalog.clock_timestamp() < least(v_idle_until, v_deadline) then
             -- Idle, and asked to keep polling (the scheduled call): the next change is seconds away
@@ -884,6 +886,7 @@ begin
         'throughput', round(v_rows / greatest(extract(epoch from pg_catalog.clock_timestamp() - v_t0), 0.001), 1),
         'lag_ms', v_lag,
         'verify', v_verify,
+        'reconcile', v_reconcile,
         -- Bounded work, as measured: the largest pull and apply step, the longest transaction.
         'steps', jsonb_build_object('max_pull_changes', v_max_pull, 'max_apply_changes', v_max_apply,
                                     'longest_ms', round(v_longest)),
