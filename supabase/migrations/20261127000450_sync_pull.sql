@@ -17,18 +17,13 @@
 -- The source's read point, as the first remote statement of the caller's transaction (it fixes the
 -- remote snapshot that every later foreign scan of the transaction sees): the version that orders
 -- the images read now against pulled changes (the snapshot's xmax), and the source's identity.
--- Polling capture installs nothing on the source: there the version is the time of reading (in
--- microseconds) and the identity is the recorded one (a restored source cannot be told apart).
+-- (Polling capture, which installs nothing on the source, makes sync_src_capture.current_snapshot a
+-- local view: its version is the time of reading.)
 create function sync._source_point(out version bigint, out identity jsonb)
 language plpgsql
 set search_path = ''
 as $$
 begin
-    if sync.get_config() ->> 'capture' = 'polling' then
-        version := (extract(epoch from pg_catalog.clock_timestamp()) * 1000000)::bigint;
-        identity := (select s.identity from sync.source s);
-        return;
-    end if;
     select pg_catalog.pg_snapshot_xmax(c.snap::pg_snapshot)::text::bigint, c.identity into version, identity
       from sync_src_capture.current_snapshot c;
 end;

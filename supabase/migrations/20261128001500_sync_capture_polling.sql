@@ -82,7 +82,8 @@ declare
     v_high timestamptz;
     v_overlap interval := make_interval(secs => (sync.get_config() #>> '{polling,overlap_seconds}')::numeric);
 begin
-    for e in select x.name, x.source_table, x.poll_column from sync.entities x where x.poll_column is not null order by x.name loop
+    for e in select x.name, x.source_table, x.poll_column from sync.entities x
+              where x.poll_column is not null and x.available order by x.name loop
         select pg_catalog.format_type(a.atttypid, a.atttypmod) into v_type
           from pg_catalog.pg_attribute a
          where a.attrelid = sync._source_relation(e.name)::regclass and a.attname = e.poll_column and not a.attisdropped;
@@ -133,7 +134,8 @@ begin
     delete from sync.poll_watermarks w
      where not exists (select 1 from sync.entities x where x.name = w.entity and x.poll_column is not null);
     for e in select x.name, x.poll_column from sync.entities x
-              where x.poll_column is not null and not exists (select 1 from sync.poll_watermarks w where w.entity = x.name) loop
+              where x.poll_column is not null and x.available
+                and not exists (select 1 from sync.poll_watermarks w where w.entity = x.name) loop
         -- The first sweep starts overlap_seconds before the newest timestamp there is (a pushed-down max).
         begin
             execute format('select max(s.%I) from %s s', e.poll_column, sync._source_relation(e.name)) into v_high;
@@ -290,9 +292,10 @@ begin
     truncate sync.work_poll, sync.work_pull, sync.work_img;
     -- Each polled entity's next page, the least recently polled first, while the batch has room.
     v_page := greatest(1, v_limit / greatest(1, (select count(*) from sync.entities x where x.poll_column is not null))::integer);
+    -- (Not the entities the source lacks, nor those paused by source drift: their rows wait, unread.)
     for e in select x.name, x.source_table, x.source_pk, x.poll_column
                from sync.entities x join sync.poll_watermarks pw on pw.entity = x.name
-              where x.poll_column is not null
+              where x.poll_column is not null and x.available and not x.name = any (sync._drift_paused())
               order by pw.polled_at nulls first, x.name loop
         exit when v_read >= v_limit;
         select * into w from sync.poll_watermarks pw where pw.entity = e.name for update;
