@@ -177,7 +177,9 @@ begin
     -- peek: at most 3 * batch_size + 2 decoded rows (each transaction adds a begin and a commit row:
     -- batch_size one-change transactions fit), then the transaction it is in, whole.
     v_upto := 3 * v_limit + 2;
-    update sync_src_capture.logical set confirmed_lsn = s.logical_lsn, upto_nchanges = v_upto;
+    -- Written only when it changes: an idle pull leaves no transaction on the source.
+    update sync_src_capture.logical l set confirmed_lsn = s.logical_lsn, upto_nchanges = v_upto
+     where l.confirmed_lsn is distinct from s.logical_lsn or l.upto_nchanges is distinct from v_upto;
 
     truncate sync.work_logical;
     insert into sync.work_logical (commit_lsn, end_lsn, xid, committed_at, pos, tbl, pk, op)
