@@ -280,15 +280,21 @@ declare
     v_st record;
     v_lost boolean;
     v_out jsonb := '{}';
+    v_timeout text := current_setting('statement_timeout');
 begin
     if not exists (select 1 from sync.source s where s.capture_mode = 'logical') or sync.get_config() ->> 'capture' <> 'logical' then
         return jsonb_strip_nulls(jsonb_build_object(
             'slot_lost', case when sync._resolve_alert('slot_lost', 'logical capture is not in use') then 'resolved' end,
             'slot_retained', case when sync._resolve_alert('slot_retained', 'logical capture is not in use') then 'resolved' end));
     end if;
+    -- A slow source must not hold up the other alerts: at most 5 s (the connection itself is bounded
+    -- only by the conninfo's connect_timeout).
     begin
+        perform set_config('statement_timeout', '5s', true);
         execute 'select st.slot, st.slot_exists, st.wal_status, st.retained_bytes from sync_src_capture.logical_status st' into v_st;
+        perform set_config('statement_timeout', v_timeout, true);
     exception when others then
+        perform set_config('statement_timeout', v_timeout, true);
         return v_out;
     end;
     v_lost := v_st.slot is null or not v_st.slot_exists or v_st.wal_status = 'lost';
