@@ -19,10 +19,13 @@
 --     and sync._ingest_work writes the inbox; the cursor moves in the same target transaction.
 -- The slot therefore lags the inbox by one pull: the WAL of one batch more is retained.
 
-alter table sync.source add column logical_lsn pg_lsn, add column logical_committed_at timestamptz;
+alter table sync.source add column logical_lsn pg_lsn, add column logical_committed_at timestamptz,
+    add column logical_identity jsonb;
 comment on column sync.source.logical_lsn is
     'Logical capture''s cursor: every source transaction that committed before this WAL position is in the inbox (the end of the last one ingested). The slot is confirmed up to it at the start of the next pull.';
 comment on column sync.source.logical_committed_at is 'Logical capture: the commit time of the last source transaction ingested.';
+comment on column sync.source.logical_identity is
+    'Logical capture: the source identity logical_lsn belongs to (WAL positions mean nothing on another server: a cursor of another identity is ignored).';
 
 -- One pull's decoded changes (sync_src_capture.logical_changes, at or after the cursor).
 create unlogged table sync.work_logical (
@@ -123,7 +126,8 @@ begin
     on conflict do nothing;
     update sync_src_capture.tables set enabled = false, changed_at = now()
      where enabled and tbl in (select source_table from sync.entities);
-    update sync.source set logical_lsn = null, logical_committed_at = null where capture_mode is distinct from 'logical';
+    update sync.source set logical_lsn = null, logical_committed_at = null, logical_identity = null
+     where capture_mode is distinct from 'logical';
     return jsonb_build_object('capture_version', v_version, 'identity', v_identity);
 end;
 $$;
@@ -145,6 +149,7 @@ declare
     v_snap text;
     v_bound pg_snapshot;
     v_identity jsonb;
+    v_cursor pg_lsn;
     v_st jsonb;
     v_version bigint;
     v_upto integer;
@@ -169,6 +174,8 @@ begin
     end if;
     v_bound := v_snap::pg_snapshot;
     v_version := pg_catalog.pg_snapshot_xmax(v_bound)::text::bigint;
+    -- A cursor recorded on another source (re-baselined by a full backfill since) is no position here.
+    v_cursor := case when s.logical_identity is not distinct from v_identity then s.logical_lsn end;
 
     select to_jsonb(st) into v_st from sync_src_capture.logical_status st;
     perform sync._logical_check(v_st, 409);
@@ -178,8 +185,8 @@ begin
     -- batch_size one-change transactions fit), then the transaction it is in, whole.
     v_upto := 3 * v_limit + 2;
     -- Written only when it changes: an idle pull leaves no transaction on the source.
-    update sync_src_capture.logical l set confirmed_lsn = s.logical_lsn, upto_nchanges = v_upto
-     where l.confirmed_lsn is distinct from s.logical_lsn or l.upto_nchanges is distinct from v_upto;
+    update sync_src_capture.logical l set confirmed_lsn = v_cursor, upto_nchanges = v_upto
+     where l.confirmed_lsn is distinct from v_cursor or l.upto_nchanges is distinct from v_upto;
 
     truncate sync.work_logical;
     insert into sync.work_logical (commit_lsn, end_lsn, xid, committed_at, pos, tbl, pk, op)
@@ -188,7 +195,7 @@ begin
     -- Decoded rows: the changes plus a begin and a commit per transaction (what upto_nchanges counts).
     select count(*) filter (where w.op <> 'C') + 2 * count(*) filter (where w.op = 'C') into v_decoded from sync.work_logical w;
     -- A commit before the cursor is in the inbox already (the slot may not have moved past it yet).
-    delete from sync.work_logical w where w.commit_lsn < s.logical_lsn;
+    delete from sync.work_logical w where w.commit_lsn < v_cursor;
 
     -- The transactions to consume: in commit order, while visible in S, within batch_size changes
     -- (the first one with changes whole, whatever its size).
@@ -229,12 +236,12 @@ begin
 
     perform sync._read_images();
 
-    v_result := sync._ingest_work(p_run_id, s.logical_lsn::text, coalesce(v_end, s.logical_lsn, '0/0'::pg_lsn)::text, v_version,
+    v_result := sync._ingest_work(p_run_id, v_cursor::text, coalesce(v_end, v_cursor, '0/0'::pg_lsn)::text, v_version,
                                   v_changes, s, false);
     if v_end is not null then
-        update sync.source set logical_lsn = v_end, logical_committed_at = v_at;
+        update sync.source set logical_lsn = v_end, logical_committed_at = v_at, logical_identity = v_identity;
     end if;
-    return v_result || jsonb_build_object('more', v_more, 'pages_left', null, 'lsn', coalesce(v_end, s.logical_lsn));
+    return v_result || jsonb_build_object('more', v_more, 'pages_left', null, 'lsn', coalesce(v_end, v_cursor));
 end;
 $$;
 

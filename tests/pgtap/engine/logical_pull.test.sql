@@ -3,7 +3,7 @@
 -- here, so that the stream, the transaction ids and the snapshot are exactly the ones each test names.
 -- The real slot, wal2json and the confirmation are exercised end to end by tests/deno/logical_test.ts.
 begin;
-select plan(24);
+select plan(25);
 
 select is(sync.connect_source(:'legacy_conninfo') ->> 'connected', 'true', 'connect_source reaches the legacy clone');
 select sync.set_config('{"capture": "logical"}');
@@ -117,6 +117,10 @@ update sync_src_capture.logical_status set slot_exists = true;
 
 update sync_src_capture.current_snapshot set identity = '{"database": "another"}';
 select is(sync._pull_logical(null, 100) ->> 'refused', 'source_changed', 'another source is refused');
+-- Re-baselined on that source (a full backfill records its identity): the old source's cursor is no position there.
+update sync.source set identity = '{"database": "another"}';
+select is((sync._pull_logical(null, 100) ->> 'changes')::integer, 20,
+          'a cursor recorded on another source is ignored: every decoded change of the new one is taken');
 
 select * from finish();
 rollback;
