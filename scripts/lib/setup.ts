@@ -114,7 +114,12 @@ export async function storeScheduleSecrets(spec: StackSpec): Promise<boolean> {
 
 /** Options of {@link installSource}. */
 export interface InstallOptions {
-  /** `trigger` (default) or `logical` (checks wal_level, creates the decoding slot). */
+  /**
+   * `trigger` (default) or `logical`: no trigger; checks wal_level and the installing role's REPLICATION, creates the
+   * database's wal2json slot and the objects the target reads it through (sync_capture.logical, logical_changes,
+   * logical_status), grants them to the recorded readers, and reports `alter role <reader> replication` for each
+   * reader still without REPLICATION.
+   */
   mode?: "trigger" | "logical";
   /** A role to grant exactly what the engine's source reader needs (it must exist). */
   reader?: string;

@@ -101,7 +101,12 @@ export async function cloneDb(spec: StackSpec, template: string, name: string): 
   return withDatabase(owner, name);
 }
 
-/** Drops a test database. */
+/** Drops a test database (its logical decoding slots first, as the platform's superuser: they would keep it). */
 export async function dropDb(spec: StackSpec, name: string): Promise<void> {
+  await psql(paths(spec).adminUrl, {
+    command:
+      `select pg_terminate_backend(active_pid, 10000) from pg_replication_slots where database = '${name}' and active;
+      select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = '${name}'`,
+  });
   await psql(paths(spec).dbUrl, { command: `drop database if exists ${name} with (force)` });
 }

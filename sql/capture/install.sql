@@ -21,7 +21,8 @@
 -- `enable always`: inserts and deletes logged per statement from transition tables, updates per
 -- row when the row's binary image changed (works for every column type), truncate logged as a
 -- delete of every row it removes. Nothing in sync_capture is usable by PUBLIC.
--- Logical mode also creates the decoding slot `sync_slot` (wal2json) after checking wal_level.
+-- Logical mode (--capture logical) installs no trigger: a wal2json slot, sync_capture.logical,
+-- logical_changes and logical_status instead (see the logical section at the end).
 
 \set ON_ERROR_STOP on
 \if :{?capture_mode}
@@ -738,18 +739,191 @@ select g from sync_capture._grant_reader(:'reader') g;
 select format('grant %s on %s to <reader>', privileges, object) from sync_capture._reader_grants();
 \endif
 
--- Logical capture: the decoding slot, after checking that the server can decode.
+-- Logical capture (--capture logical): no trigger on any application table; a wal2json decoding
+-- slot instead, and the objects the target reads and writes through postgres_fdw (which cannot call
+-- functions): a view over the slot's peek, a control row whose update confirms (advances) the slot,
+-- and a status view. Idempotent; the slot is created once and kept (its position is the capture's).
+--   logical          one row: the slot's name (sync_ + the database's name, bounded, + a hash: many
+--                    databases share a cluster), how many rows one peek decodes at most (the target
+--                    sets it before peeking), and the position the target confirms it committed
+--                    (an update advances the slot there, never backwards)
+--   logical_changes  the peek (the slot is not consumed): one row per changed key of the captured
+--                    tables (sync_capture.tables), in commit order, plus one row per decoded
+--                    transaction (op 'C', no table) so that a transaction that changed nothing captured
+--                    still moves the position: (commit_lsn, end_lsn, xid, committed_at, pos, tbl, pk, op)
+--                    op I/U/D (an update of the key gives the old key a D), T = truncate of tbl
+--   logical_status   wal_level, whether the caller may decode (REPLICATION), the slot's state and the WAL
+--                    it retains (bytes, wal_status)
+-- The reader needs the REPLICATION attribute (peek and advance run as the caller); only a superuser
+-- can give it (alter role <reader> replication).
 select :'capture_mode' = 'logical' as want_logical \gset
 \if :want_logical
 do $$
 begin
-    if current_setting('wal_level') <> 'logical' then
-        raise exception 'logical capture needs wal_level = logical on the source (it is %)', current_setting('wal_level')
-            using hint = 'set wal_level = logical and restart the source, or use --capture trigger';
+    if pg_catalog.current_setting('wal_level') <> 'logical' then
+        raise exception 'logical capture needs wal_level = logical on the source (it is %)', pg_catalog.current_setting('wal_level')
+            using errcode = 'object_not_in_prerequisite_state',
+                  hint = 'set wal_level = logical (and max_replication_slots > 0) and restart the source, or use --capture trigger';
     end if;
-    if not exists (select 1 from pg_replication_slots where slot_name = 'sync_slot') then
-        perform pg_create_logical_replication_slot('sync_slot', 'wal2json');
+    if not exists (select 1 from pg_catalog.pg_roles r where r.rolname = current_user and (r.rolreplication or r.rolsuper)) then
+        raise exception 'logical capture: role % cannot create the decoding slot (it needs the REPLICATION attribute)', current_user
+            using errcode = 'insufficient_privilege',
+                  hint = format('as a superuser: alter role %I replication; then run source:install again', current_user);
     end if;
 end;
 $$;
+
+create table if not exists sync_capture.logical (
+    id boolean primary key default true check (id),
+    slot name not null,
+    upto_nchanges integer not null default 10000 check (upto_nchanges > 0),
+    confirmed_lsn pg_lsn,
+    confirmed_at timestamptz
+);
+comment on table sync_capture.logical is
+    'Logical capture''s control row: the wal2json slot, the bound of one peek (rows), and the position the target confirmed (an update advances the slot).';
+insert into sync_capture.logical (slot)
+select 'sync_' || left(regexp_replace(lower(pg_catalog.current_database()), '[^a-z0-9_]+', '_', 'g'), 40)
+       || '_' || left(md5(pg_catalog.current_database()), 8)
+ where not exists (select 1 from sync_capture.logical);
+
+-- Advances the slot to the confirmed position (the end of the last commit the target has in its
+-- inbox): decoding then skips every transaction committed before it. Never moves backwards (a
+-- confirm at or before the slot's position changes nothing). Runs as the caller: REPLICATION.
+create or replace function sync_capture.on_logical_confirm()
+returns trigger
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_at pg_lsn;
+begin
+    if new.confirmed_lsn is not null and new.confirmed_lsn is distinct from old.confirmed_lsn then
+        select s.confirmed_flush_lsn into v_at from pg_catalog.pg_replication_slots s
+         where s.slot_name = new.slot and s.database = pg_catalog.current_database();
+        if not found then
+            raise exception 'the decoding slot % does not exist (lost or dropped)', new.slot
+                using errcode = 'undefined_object',
+                      hint = 're-baseline: source:install --capture logical, connect_source, full backfill (README, Logical capture)';
+        end if;
+        if v_at is null or new.confirmed_lsn > v_at then
+            perform pg_catalog.pg_replication_slot_advance(new.slot, new.confirmed_lsn);
+        end if;
+        new.confirmed_at := pg_catalog.now();
+    end if;
+    return new;
+end;
+$$;
+revoke all on function sync_capture.on_logical_confirm() from public;
+do $$
+begin
+    if not exists (select 1 from pg_catalog.pg_trigger where tgrelid = 'sync_capture.logical'::regclass and tgname = 'logical_confirm') then
+        create trigger logical_confirm before update on sync_capture.logical
+            for each row execute function sync_capture.on_logical_confirm();
+        alter table sync_capture.logical enable always trigger logical_confirm;
+    end if;
+end;
+$$;
+-- Its own transaction: a slot is not created in one that has written.
+do $$
+begin
+    if not exists (select 1 from pg_catalog.pg_replication_slots s
+                    where s.slot_name = (select l.slot from sync_capture.logical l) and s.database = pg_catalog.current_database()) then
+        perform pg_catalog.pg_create_logical_replication_slot((select l.slot from sync_capture.logical l), 'wal2json');
+    end if;
+end;
+$$;
+
+create or replace view sync_capture.logical_changes as
+with ctl as (
+    select l.slot, l.upto_nchanges,
+           coalesce((select string_agg(regexp_replace(split_part(t.tbl, '.', 1), '([\\,.* ])', '\\\1', 'g') || '.'
+                                       || regexp_replace(substr(t.tbl, length(split_part(t.tbl, '.', 1)) + 2), '([\\,.* ])', '\\\1', 'g'),
+                                       ',' order by t.tbl)
+                       from sync_capture.tables t), 'sync_capture.none') as add_tables
+      from sync_capture.logical l
+), raw as (
+    select o.n, o.xid, o.data::jsonb as d
+      from ctl
+     cross join lateral pg_catalog.pg_logical_slot_peek_changes(
+               ctl.slot, null, ctl.upto_nchanges, 'format-version', '2', 'include-xids', '1', 'include-timestamp', '1',
+               'include-lsn', '1', 'include-pk', '1', 'include-transaction', '1', 'add-tables', ctl.add_tables)
+               with ordinality as o (lsn, xid, data, n)
+), tx as (
+    select r.n, r.xid, r.d, sum(case when r.d ->> 'action' = 'B' then 1 else 0 end) over (order by r.n) as t,
+           r.n - max(case when r.d ->> 'action' = 'B' then r.n end) over (order by r.n) as pos
+      from raw r
+), c as (
+    select x.t, (x.d ->> 'lsn')::pg_lsn as commit_lsn, (x.d ->> 'nextlsn')::pg_lsn as end_lsn,
+           x.xid::text::bigint as xid, (x.d ->> 'timestamp')::timestamptz as committed_at
+      from tx x where x.d ->> 'action' = 'C'
+)
+select c.commit_lsn, c.end_lsn, c.xid, c.committed_at, 0::bigint as pos, null::text as tbl, null::bigint as pk, 'C'::text as op
+  from c
+union all
+select c.commit_lsn, c.end_lsn, c.xid, c.committed_at, x.pos, (x.d ->> 'schema') || '.' || (x.d ->> 'table'), k.pk,
+       case when x.d ->> 'action' = 'U' and k.old then 'D' else x.d ->> 'action' end
+  from tx x
+  join c on c.t = x.t
+ cross join lateral (
+       select distinct (e.value ->> 'value')::bigint as pk, e.src = 'identity' as old
+         from (select 'columns' as src, v.value from jsonb_array_elements(coalesce(x.d -> 'columns', '[]')) v
+               union all
+               select 'identity', v.value from jsonb_array_elements(coalesce(x.d -> 'identity', '[]')) v) e
+        where e.value ->> 'name' = x.d #>> '{pk,0,name}'
+       union all
+       select null, false where x.d ->> 'action' = 'T') k
+ where x.d ->> 'action' in ('I', 'U', 'D', 'T')
+   and not (x.d ->> 'action' = 'U' and k.old
+            and k.pk = any (select (v.value ->> 'value')::bigint from jsonb_array_elements(x.d -> 'columns') v
+                             where v.value ->> 'name' = x.d #>> '{pk,0,name}'));
+comment on view sync_capture.logical_changes is
+    'Logical capture: the changed keys of the captured tables decoded from the slot (peeked, not consumed) in commit order, at most about logical.upto_nchanges rows of whole transactions; one row op C per transaction. Needs REPLICATION.';
+
+create or replace view sync_capture.logical_status as
+select l.slot::text as slot, pg_catalog.current_setting('wal_level') as wal_level, current_user::text as reader,
+       coalesce((select r.rolreplication or r.rolsuper from pg_catalog.pg_roles r where r.rolname = current_user), false) as can_replicate,
+       s.slot_name is not null as slot_exists, s.plugin::text as plugin, s.wal_status, s.active,
+       s.confirmed_flush_lsn, s.restart_lsn,
+       pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), s.restart_lsn)::bigint as retained_bytes,
+       s.safe_wal_size, l.confirmed_lsn, l.confirmed_at
+  from sync_capture.logical l
+  left join pg_catalog.pg_replication_slots s on s.slot_name = l.slot and s.database = pg_catalog.current_database();
+comment on view sync_capture.logical_status is
+    'Logical capture''s state: wal_level, whether the caller may decode (REPLICATION), the slot and the WAL it retains.';
+
+revoke all on table sync_capture.logical, sync_capture.logical_changes, sync_capture.logical_status from public;
+-- The recorded readers get the logical objects (REPLICATION they need besides: only a superuser gives it).
+do $$
+declare
+    v_sql text;
+begin
+    -- One GRANT per reader and object: DDL takes no set.
+    for v_sql in
+        select format('grant %s on table %s to %I', g.privileges, g.object, r.role)
+          from sync_capture.readers r
+          join pg_catalog.pg_roles a on a.rolname = r.role
+         cross join (values ('select, update', 'sync_capture.logical'), ('select', 'sync_capture.logical_changes'),
+                            ('select', 'sync_capture.logical_status')) as g (privileges, object)
+    loop
+        execute v_sql;
+    end loop;
+end;
+$$;
+select format('grant %s on table %s to %I', g.privileges, g.object, r.role)
+  from sync_capture.readers r
+  join pg_catalog.pg_roles a on a.rolname = r.role
+ cross join (values (1, 'select, update', 'sync_capture.logical'), (2, 'select', 'sync_capture.logical_changes'),
+                    (3, 'select', 'sync_capture.logical_status')) as g (ord, privileges, object)
+ order by r.role, g.ord;
+-- What the reader still needs, as statements (REPLICATION: only a superuser can give it).
+select format('alter role %I replication', r.role)
+  from sync_capture.readers r join pg_catalog.pg_roles a on a.rolname = r.role
+ where not (a.rolreplication or a.rolsuper)
+ order by r.role;
+select 'grant select, update on table sync_capture.logical to <reader>' as g where :'reader' = ''
+union all
+select 'grant select on table sync_capture.logical_changes, sync_capture.logical_status to <reader>' where :'reader' = ''
+union all
+select 'alter role <reader> replication' where :'reader' = '';
 \endif

@@ -31,7 +31,8 @@ as $$
         'alerts', jsonb_build_object(
             'thresholds', jsonb_build_object(
                 'consecutive_failures', 3, 'no_success_minutes', 30, 'lag_seconds', 60, 'gaps', 5,
-                'parked_minutes', 60, 'quarantine_growth', 100, 'conflicts_waiting', 1, 'slow_run_factor', 1.5),
+                'parked_minutes', 60, 'quarantine_growth', 100, 'conflicts_waiting', 1, 'slow_run_factor', 1.5,
+                'slot_retained_mb', 1024),
             'destinations', jsonb_build_object(
                 'webhook_url', null, 'webhook_min_severity', 'warning',
                 'email', null, 'email_min_severity', 'critical', 'email_from', 'legacy-sync <sync@example.com>',
@@ -191,7 +192,7 @@ begin
             if v_key = 'alerts' then
                 for v_sub, v_subvalue in select key, value from jsonb_each(v_value -> 'thresholds') loop
                     if v_sub not in ('consecutive_failures', 'no_success_minutes', 'lag_seconds', 'gaps', 'parked_minutes',
-                                     'quarantine_growth', 'conflicts_waiting', 'slow_run_factor') then
+                                     'quarantine_growth', 'conflicts_waiting', 'slow_run_factor', 'slot_retained_mb') then
                         perform sync._raise(400, format('unknown configuration key "alerts.thresholds.%s"', v_sub));
                     end if;
                     if jsonb_typeof(v_subvalue) <> 'number' or v_subvalue::numeric < 0 then

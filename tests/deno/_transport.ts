@@ -7,8 +7,10 @@ import { ok } from "node:assert/strict";
 import { createClient, FunctionsHttpError } from "@supabase/supabase-js";
 import { freePort, type Gateway, startGateway } from "../../scripts/lib/gateway.ts";
 import { makeKeys } from "../../scripts/lib/keys.ts";
-import { LEGACY_ROLES, urlAs } from "../../scripts/lib/testenv.ts";
-import { type Pair, tick } from "./_helpers.ts";
+import { psql } from "../../scripts/lib/psql.ts";
+import { installSource } from "../../scripts/lib/setup.ts";
+import { conninfoAs, LEGACY_ROLES, type TestRole, urlAs } from "../../scripts/lib/testenv.ts";
+import { adminUrlOf, type Pair, tick } from "./_helpers.ts";
 
 export type Transport = "fdw" | "http";
 export const TRANSPORTS: Transport[] = ["fdw", "http"];
@@ -27,19 +29,48 @@ export interface Driver {
   close: () => Promise<void>;
 }
 
-/** Drives `p` over `transport`. */
-export async function driver(p: Pair, transport: Transport): Promise<Driver> {
+/** The capture modes (engine.md §1) the tests drive; `logical` over the FDW only (the bridge refuses it). */
+export type Capture = "trigger" | "logical";
+
+/** The engine's reader for logical capture: its own role, with the REPLICATION attribute that decoding needs. */
+export const LOGICAL_READER: TestRole = { user: "sync_logical_reader", password: "sync-logical-reader-pw" };
+
+/**
+ * Logical capture on a pair's legacy database: the reader role (REPLICATION: only the platform's superuser gives it),
+ * `source:install --capture logical --reader`, config `capture: logical`. Returns the reader's conninfo.
+ */
+export async function installLogical(p: Pair): Promise<string> {
+  await psql(adminUrlOf(p.legacyUrl), {
+    command: `do $$ begin
+      if not exists (select 1 from pg_catalog.pg_roles where rolname = '${LOGICAL_READER.user}') then
+        create role ${LOGICAL_READER.user} login replication password '${LOGICAL_READER.password}';
+      end if; end $$`,
+  });
+  // Commits flushed at commit, as on a production source (the fast test stack turns it off): decoding reads only
+  // flushed WAL, so an asynchronous commit is decoded up to wal_writer_delay after it is visible.
+  await psql(p.legacyUrl, {
+    command: `alter database "${new URL(p.legacyUrl).pathname.slice(1)}" set synchronous_commit = on`,
+  });
+  await installSource(p.legacyUrl, { mode: "logical", reader: LOGICAL_READER.user });
+  await p.target`select sync.set_config('{"capture": "logical"}')`;
+  return conninfoAs(p.legacyUrl, LOGICAL_READER);
+}
+
+/** Drives `p` over `transport`, capturing with `capture` (default trigger). */
+export async function driver(p: Pair, transport: Transport, capture: Capture = "trigger"): Promise<Driver> {
   if (transport === "fdw") {
     return {
       connect: async () => {
-        const [{ c }] = await p.target`select sync.connect_source(${p.legacyConninfo}) ->> 'connected' as c`;
-        ok(c === "true", "connect_source failed");
+        const conninfo = capture === "logical" ? await installLogical(p) : p.legacyConninfo;
+        const [{ r }] = await p.target`select sync.connect_source(${conninfo}) as r`;
+        ok(r.connected === true, `connect_source failed: ${JSON.stringify(r)}`);
       },
       tick: (seconds) => tick(p.target, seconds),
       beforeOracle: async () => {},
       close: async () => {},
     };
   }
+  if (capture === "logical") throw new Error("the HTTP bridge does not support capture logical");
   const keys = await makeKeys();
   const gw: Gateway = await startGateway({
     port: freePort(),

@@ -9,6 +9,13 @@ create table sync_src_capture.log (tbl text, pk bigint, op "char", txid xid8, ca
 create table sync_src_capture.tables (tbl text primary key, enabled boolean, changed_at timestamptz);
 create table sync_src_capture.version (version integer);
 create table sync_src_capture.current_snapshot (snap text, identity jsonb);
+create table sync_src_capture.logical (slot name, upto_nchanges integer, confirmed_lsn pg_lsn, confirmed_at timestamptz);
+create table sync_src_capture.logical_changes (commit_lsn pg_lsn, end_lsn pg_lsn, xid bigint, committed_at timestamptz, pos bigint,
+                                               tbl text, pk bigint, op text);
+create table sync_src_capture.logical_status (slot text, wal_level text, reader text, can_replicate boolean, slot_exists boolean,
+                                              plugin text, wal_status text, active boolean, confirmed_flush_lsn pg_lsn,
+                                              restart_lsn pg_lsn, retained_bytes bigint, safe_wal_size bigint,
+                                              confirmed_lsn pg_lsn, confirmed_at timestamptz);
 
 select is_empty(
     $$ select p.oid::regprocedure::text, c.lineno, c.message
