@@ -756,9 +756,15 @@ begin
 
         -- What is pending (a pulled page, released parked rows) applies in bounded steps.
         v_stuck := false;
+        -- (Parked rows whose parent was mapped outside the inbox, by a backfill, a repair or a
+        -- reconciliation, count as pending: the entity's next pass releases them.)
         while not v_stuck and pg_catalog.clock_timestamp() < v_deadline
-              and exists (select 1 from sync.inbox i where i.status = 'pending'
-                             and coalesce((v_config #>> array['entities', i.entity, 'enabled'])::boolean, true)) loop
+              and (exists (select 1 from sync.inbox i where i.status = 'pending'
+                              and coalesce((v_config #>> array['entities', i.entity, 'enabled'])::boolean, true))
+                   or exists (select 1 from sync.inbox i
+                                join sync.id_map m on m.entity = i.parent_entity and m.legacy_id = i.parent_legacy_id
+                               where i.status = 'parked'
+                                 and coalesce((v_config #>> array['entities', i.entity, 'enabled'])::boolean, true))) loop
             exit when not sync._lease_renew(v_run);
             v_t := pg_catalog.clock_timestamp();
             v_step := sync._apply_step(v_run, v_limit);

@@ -122,10 +122,10 @@ begin
     select c.identity into v_identity from sync_src_capture.current_snapshot c;
     -- The captured tables, without triggers (enabled = false drops any a trigger capture left).
     insert into sync_src_capture.tables (tbl, enabled, changed_at)
-    select source_table, false, now() from sync.entities
+    select source_table, false, now() from sync.entities where available
     on conflict do nothing;
     update sync_src_capture.tables set enabled = false, changed_at = now()
-     where enabled and tbl in (select source_table from sync.entities);
+     where enabled and tbl in (select source_table from sync.entities where available);
     update sync.source set logical_lsn = null, logical_committed_at = null, logical_identity = null
      where capture_mode is distinct from 'logical';
     return jsonb_build_object('capture_version', v_version, 'identity', v_identity);
@@ -254,9 +254,9 @@ security definer
 set search_path = ''
 as $$
 begin
-    if sync.get_config() ->> 'capture' = 'logical' then
-        perform sync._raise(400, 'the HTTP bridge does not support capture logical',
-                            'use transport fdw with logical capture, or capture trigger with the bridge');
+    if sync.get_config() ->> 'capture' <> 'trigger' then
+        perform sync._raise(400, format('the HTTP bridge does not support capture %s', sync.get_config() ->> 'capture'),
+                            'use transport fdw with logical or polling capture, or capture trigger with the bridge');
     end if;
     return (
         select jsonb_build_object(
@@ -266,7 +266,7 @@ begin
             'tables', (select coalesce(jsonb_agg(jsonb_build_object('table', e.source_table, 'key', e.source_pk,
                                                                     'exclude', to_jsonb(e.source_exclude))
                                                  order by e.source_table), '[]')
-                         from sync.entities e))
+                         from sync.entities e where e.available))
           from (select 1) as one
           left join sync.source s on true);
 end;

@@ -1,5 +1,5 @@
 /**
- * The two transports of engine.md §2 as the Deno tests drive them: `fdw` (sync.tick pulls through postgres_fdw)
+ * The capture modes of engine.md §1 and the two transports of §2 as the Deno tests drive them: `fdw` (sync.tick pulls through postgres_fdw)
  * and `http` (the sync Edge Function's bridge, through the local gateway with the secret key: the real function
  * code, its source connection as the engine's reader from SYNC_SOURCE_URL). Same tick, same summary shape.
  */
@@ -26,11 +26,36 @@ export interface Driver {
   tick: (seconds: number) => Promise<Record<string, unknown>>;
   /** What the oracle needs (the source's foreign tables): for http, an FDW connection made only now. */
   beforeOracle: () => Promise<void>;
+  /**
+   * Polling: one reconciliation round now (what only reconciliation finds: deletes, the tables without a poll column),
+   * ticking until it is complete. Other modes: nothing.
+   */
+  reconcile: () => Promise<void>;
   close: () => Promise<void>;
 }
 
-/** The capture modes (engine.md §1) the tests drive; `logical` over the FDW only (the bridge refuses it). */
-export type Capture = "trigger" | "logical";
+/** The capture modes (engine.md §1) the tests drive; `logical` and `polling` over the FDW only (the bridge refuses them). */
+export type Capture = "trigger" | "logical" | "polling";
+
+/** Every way the engine can be driven: each capture mode, and the trigger log over both transports. */
+export const MODES: { transport: Transport; capture: Capture }[] = [
+  { transport: "fdw", capture: "trigger" },
+  { transport: "http", capture: "trigger" },
+  { transport: "fdw", capture: "logical" },
+  { transport: "fdw", capture: "polling" },
+];
+
+/**
+ * Polling capture on a pair's legacy database: nothing installed (the capture schema dropped by the owner), the reader
+ * given SELECT on the registered tables and nothing else, config `capture: polling`.
+ */
+export async function installPolling(p: Pair): Promise<void> {
+  const [{ t }] = await p.target`select string_agg(source_table, ', ') as t from sync.entities`;
+  await p.legacy.unsafe(`drop schema if exists sync_capture cascade;
+    grant usage on schema public to ${LEGACY_ROLES.reader.user};
+    grant select on ${t} to ${LEGACY_ROLES.reader.user}`);
+  await p.target`select sync.set_config('{"capture": "polling"}')`;
+}
 
 /** The engine's reader for logical capture: its own role, with the REPLICATION attribute that decoding needs. */
 export const LOGICAL_READER: TestRole = { user: "sync_logical_reader", password: "sync-logical-reader-pw" };
@@ -61,16 +86,28 @@ export async function driver(p: Pair, transport: Transport, capture: Capture = "
   if (transport === "fdw") {
     return {
       connect: async () => {
+        if (capture === "polling") await installPolling(p);
         const conninfo = capture === "logical" ? await installLogical(p) : p.legacyConninfo;
         const [{ r }] = await p.target`select sync.connect_source(${conninfo}) as r`;
         ok(r.connected === true, `connect_source failed: ${JSON.stringify(r)}`);
       },
       tick: (seconds) => tick(p.target, seconds),
       beforeOracle: async () => {},
+      reconcile: async () => {
+        if (capture !== "polling") return;
+        await p.target`update sync.poll_state set reconciled_at = null, round_started_at = null, round_left = null`;
+        for (let i = 0; i < 60; i++) {
+          await tick(p.target, 5);
+          const [{ done }] = await p.target`select round_left is null and reconciled_at is not null as done
+                                              from sync.poll_state`;
+          if (done) return;
+        }
+        throw new Error("no reconciliation round completed in 60 ticks");
+      },
       close: async () => {},
     };
   }
-  if (capture === "logical") throw new Error("the HTTP bridge does not support capture logical");
+  if (capture !== "trigger") throw new Error(`the HTTP bridge does not support capture ${capture}`);
   const keys = await makeKeys();
   const gw: Gateway = await startGateway({
     port: freePort(),
@@ -98,6 +135,7 @@ export async function driver(p: Pair, transport: Transport, capture: Capture = "
       const [{ c }] = await p.target`select sync.connect_source(${p.legacyConninfo}) ->> 'connected' as c`;
       ok(c === "true", "connect_source failed");
     },
+    reconcile: async () => {},
     close: () => gw.close(),
   };
 }
