@@ -1,5 +1,5 @@
 /**
- * `deno task bench [--scale 0.1] [--only <measure>] [--seconds 20] [--compare-capture <file>]`: the performance
+ * `deno task bench [--scale 0.1] [--only <measure>] [--seconds 20] [--rate 500] [--compare-capture <file>]`: the performance
  * measures of quality.md, each as a ratio against a reference measured in the same run, on a stack of its own
  * (port 54622 or SYNC_BENCH_DB_PORT, `.stack/bench`, durable settings like production). `--compare-capture` installs
  * another capture version beside the current one (tests/fixtures/capture_v1.sql, renamed into schema
@@ -474,6 +474,121 @@ if (want("api")) {
     });
   }
   await gw.close();
+}
+
+if (want("modes")) {
+  // The capture modes under the same live stream: each on a target of its own (connected in that mode, backfilled),
+  // ticking while the stream runs at --rate, then drained; throughput and lag from the inbox. Then each mode's cost
+  // to the source's writes: the stream unthrottled for 4 s per state, interleaved twice, against no capture.
+  const streamRate = Number(option(args, "rate", "500"));
+  const legacyAdmin = withDatabase(paths(BENCH).adminUrl, "bench_legacy");
+  const ownerSql = postgres(legacyUrl, { max: 1, onnotice: () => {} });
+  const slots = () =>
+    psql(paths(BENCH).adminUrl, {
+      command: "select pg_drop_replication_slot(slot_name) from pg_replication_slots where database = 'bench_legacy'",
+    });
+  await slots();
+  await psql(legacyAdmin, { command: "alter database bench_legacy set synchronous_commit = on" });
+  const a = new URL(paths(BENCH).adminUrl);
+  const adminConninfo =
+    `host=${a.hostname} port=${a.port} dbname=bench_legacy user=${a.username} password=${a.password}`;
+  const rates: Record<string, number> = {};
+  for (const mode of ["trigger", "logical", "polling"] as const) {
+    console.log(`capture ${mode}: connect, backfill, ${seconds} s of the stream at ${streamRate} tx/s ...`);
+    if (mode === "logical") await installSource(legacyAdmin, { mode: "logical" });
+    if (mode === "polling") await ownerSql`update sync_capture.tables set enabled = false`;
+    const db = `bench_mode_${mode}`;
+    await psql(admin, { command: `drop database if exists ${db} with (force)` });
+    await psql(admin, { command: `create database ${db}` });
+    await setupTarget(withDatabase(admin, db));
+    const t = postgres(withDatabase(admin, db), { max: 2, onnotice: () => {} });
+    await t.unsafe(`select sync.set_config('{"capture": "${mode}"}')`);
+    const [{ c: m }] = await t`select sync.connect_source(${mode === "logical" ? adminConninfo : conninfo}) as c`;
+    if (!m.connected) throw new Error(`connect_source (${mode}) failed: ${m.error.message}`);
+    await t`call sync.backfill(null, null)`;
+    await t`call sync.tick(30, null)`;
+    const ac = new AbortController();
+    setTimeout(() => ac.abort(), seconds * 1000);
+    const t0 = Date.now();
+    const stream = runStream(legacyUrl, { rate: streamRate, clients: 4, signal: ac.signal });
+    let applied = 0;
+    while (!ac.signal.aborted) {
+      const [{ summary }] = await t`call sync.tick(1, null)`;
+      applied += Number(summary.rows ?? 0);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const st = await stream;
+    const drain0 = Date.now();
+    for (let i = 0; i < 20; i++) {
+      const [{ summary }] = await t`call sync.tick(10, null)`;
+      applied += Number(summary.rows ?? 0);
+      if (Number(summary.rows ?? 0) === 0) break;
+    }
+    const drainMs = Date.now() - drain0;
+    const [lag] = await t`select percentile_cont(0.5) within group (order by l) as p50,
+                                 percentile_cont(0.99) within group (order by l) as p99
+                            from (select extract(epoch from applied_at - captured_at) as l from sync.inbox
+                                   where batch_id is not null and applied_at >= to_timestamp(${t0 / 1000})) x`;
+    await t.end();
+    await psql(admin, { command: `drop database ${db} with (force)` });
+    const perS = applied / seconds;
+    results.push({
+      measure: `mode_${mode}_rows_per_s`,
+      value: Math.round(perS),
+      unit: "rows/s",
+      reference: Math.round(st.total / seconds),
+      ratio: round(perS / Math.max(st.total / seconds, 1)),
+      bar: `rows applied during the stream (reference: legacy tx/s); drained ${drainMs} ms after it; no bar`,
+      pass: true,
+    });
+    results.push({
+      measure: `mode_${mode}_lag_p50_ms`,
+      value: Math.round(Number(lag.p50) * 1000),
+      unit: "ms",
+      reference: 1000,
+      ratio: round(Number(lag.p50)),
+      bar: `p99 ${Math.round(Number(lag.p99) * 1000)} ms; polling: from the row's timestamp`,
+      pass: true,
+    });
+  }
+  // The source's writes: no capture, triggers, a logical slot (polling installs nothing: the same as none).
+  const states: Record<string, () => Promise<unknown>> = {
+    none: async () => {
+      await ownerSql`update sync_capture.tables set enabled = false`;
+      await slots();
+    },
+    trigger: async () => {
+      await slots();
+      await ownerSql`update sync_capture.tables set enabled = true`;
+    },
+    logical: async () => {
+      await ownerSql`update sync_capture.tables set enabled = false`;
+      await installSource(legacyAdmin, { mode: "logical" });
+    },
+  };
+  for (let round = 0; round < 2; round++) {
+    for (const [name, setup] of Object.entries(states)) {
+      await setup();
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 4000);
+      const st = await runStream(legacyUrl, { rate: 1_000_000, clients: 4, signal: ac.signal });
+      rates[name] = (rates[name] ?? 0) + st.total / 4 / 2;
+    }
+  }
+  await slots();
+  await ownerSql`update sync_capture.tables set enabled = true`;
+  await ownerSql.end();
+  for (const name of ["trigger", "logical"]) {
+    results.push({
+      measure: `mode_${name}_write_overhead`,
+      value: Math.round(rates[name]),
+      unit: "tx/s",
+      reference: Math.round(rates.none),
+      ratio: round(rates[name] / rates.none),
+      bar: "the Django-like stream unthrottled, against no capture (polling installs nothing)",
+      pass: true,
+    });
+  }
 }
 
 await target.end();

@@ -580,9 +580,12 @@ declare
     v_msg text;
     v_detail text;
     v_config jsonb := sync.get_config();
+    v_paused text[] := sync._drift_paused();
 begin
     for v_entity in select o.name from sync._apply_order() o loop
-        continue when not coalesce((v_config #>> array['entities', v_entity, 'enabled'])::boolean, true);
+        -- (Disabled entities, and those paused by source drift: their changes wait, pending.)
+        continue when not coalesce((v_config #>> array['entities', v_entity, 'enabled'])::boolean, true)
+                   or v_entity = any (v_paused);
         exit when v_left <= 0;
         begin
             v_ids := sync._apply_prepare(v_entity, p_run_id, v_left);

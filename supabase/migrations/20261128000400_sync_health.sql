@@ -19,6 +19,18 @@ begin
 end;
 $$;
 
+-- Source schema drift's part of the health summary: {paused: [entities], open: [changes]} (the drift
+-- migration, 20261128001600, fills it in).
+create function sync._health_drift()
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select '{"paused": [], "open": []}'::jsonb;
+$$;
+revoke execute on function sync._health_drift() from public;
+
 create function sync.health()
 returns jsonb
 language sql
@@ -45,7 +57,8 @@ as $$
             when (select l.status from last_run l) = 'failed'
                  and coalesce((select o.ended_at from last_ok o), '-infinity') < now() - interval '30 minutes' then 'failing'
             when (select s.open_until from sync.source s) > now() or (select l.status from last_run l) in ('failed', 'partial')
-                 or (select q.quarantined + q.conflicts from queue q) > 0 then 'degraded'
+                 or (select q.quarantined + q.conflicts from queue q) > 0
+                 or jsonb_array_length(sync._health_drift() -> 'paused') > 0 then 'degraded'
             else 'ok' end,
         'last_run', (select to_jsonb(l) from last_run l),
         'last_success', (select to_jsonb(o) - 'lag_ms' from last_ok o),
@@ -69,6 +82,8 @@ as $$
                                              'open_until', s.open_until)
                      from sync.source s),
         'backfill', sync.backfill_status(),
+        -- Source schema drift: the paused entities and the open changes that pause them.
+        'source_drift', sync._health_drift(),
         'alerts', coalesce((select jsonb_agg(jsonb_build_object('id', a.id, 'kind', a.kind, 'severity', a.severity, 'message', a.message,
                                                                 'occurrences', a.occurrences, 'last_seen_at', a.last_seen_at)
                                              order by a.last_seen_at desc)

@@ -484,123 +484,24 @@ begin
 end;
 $$;
 
--- One bounded apply step (see 20261127000500_sync_apply.sql), skipping the entities paused by
--- source drift as it skips disabled ones: their changes wait, pending.
-create or replace function sync._apply_step(p_run_id bigint, p_limit integer default null)
-returns jsonb
-language plpgsql
-set search_path = ''
-as $$
-declare
-    v_entity text;
-    v_counts jsonb := '{}';
-    v_errors jsonb := '[]';
-    v_one jsonb;
-    v_ids bigint[];
-    v_left integer := p_limit;
-    v_taken integer := 0;
-    v_state text;
-    v_msg text;
-    v_detail text;
-    v_config jsonb := sync.get_config();
-    v_paused text[] := sync._drift_paused();
-begin
-    for v_entity in select o.name from sync._apply_order() o loop
-        continue when not coalesce((v_config #>> array['entities', v_entity, 'enabled'])::boolean, true)
-                   or v_entity = any (v_paused);
-        exit when v_left <= 0;
-        begin
-            v_ids := sync._apply_prepare(v_entity, p_run_id, v_left);
-            v_one := sync._apply_isolated(v_entity, p_run_id, v_ids);
-            v_taken := v_taken + cardinality(v_ids);
-            v_left := v_left - cardinality(v_ids);
-            if v_one <> '{}' then
-                v_counts := v_counts || jsonb_build_object(v_entity, v_one);
-            end if;
-        exception when others then
-            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
-            v_errors := v_errors || jsonb_build_array(jsonb_build_object('entity', v_entity)
-                                                      || sync._run_error('apply', v_state, v_msg, v_detail));
-        end;
-    end loop;
-    return jsonb_build_object('counts', v_counts, 'taken', v_taken, 'errors', v_errors);
-end;
-$$;
-
 revoke execute on function sync._drift_paused(), sync._mapping_fingerprint(text), sync._drift_compatible(text, text),
     sync._drift_catalog(), sync._drift_reimport(text, text), sync._drift_reread(text), sync._source_drift(),
-    sync._read_images(), sync._apply_step(bigint, integer) from public;
+    sync._read_images() from public;
 
--- The health summary (see 20261128000400_sync_health.sql) with source drift: the paused entities
--- and the open changes that pause them; a paused entity makes the status degraded.
-create or replace function sync.health()
+-- Source schema drift's part of the health summary (sync.health): the paused entities and the open
+-- changes that pause them.
+create or replace function sync._health_drift()
 returns jsonb
 language sql
 stable
-security definer
 set search_path = ''
 as $$
-    with runs as (
-        select r.* from sync.runs r where r.mode = 'incremental' and r.ended_at is not null
-    ), last_run as (
-        select r.id, r.status, r.trigger, r.started_at, r.ended_at, r.summary -> 'lag_ms' as lag_ms, r.error
-          from sync.runs r where r.mode = 'incremental' order by r.id desc limit 1
-    ), last_ok as (
-        select r.id, r.ended_at, r.summary -> 'lag_ms' as lag_ms from runs r where r.status = 'succeeded' order by r.id desc limit 1
-    ), queue as (
-        select count(*) filter (where i.status = 'pending') as pending, count(*) filter (where i.status = 'parked') as parked,
-               count(*) filter (where i.status = 'quarantined') as quarantined,
-               count(*) filter (where i.status = 'conflict') as conflicts
-          from sync.inbox i where i.status in ('pending', 'parked', 'quarantined', 'conflict')
-    )
     select jsonb_build_object(
-        'status', case
-            when not exists (select 1 from sync.source) then 'not_connected'
-            when (select l.status from last_run l) = 'failed'
-                 and coalesce((select o.ended_at from last_ok o), '-infinity') < now() - interval '30 minutes' then 'failing'
-            when (select s.open_until from sync.source s) > now() or (select l.status from last_run l) in ('failed', 'partial')
-                 or (select q.quarantined + q.conflicts from queue q) > 0
-                 or exists (select 1 from sync.source_drift d where d.action = 'paused' and d.resolved_at is null) then 'degraded'
-            else 'ok' end,
-        'last_run', (select to_jsonb(l) from last_run l),
-        'last_success', (select to_jsonb(o) - 'lag_ms' from last_ok o),
-        'lag_ms', (select o.lag_ms from last_ok o),
-        'next_run', case when to_regclass('cron.job') is not null then sync._next_tick() end,
-        'success_rate', jsonb_build_object(
-            'h24', (select round(avg((r.status = 'succeeded')::integer), 3) from runs r where r.ended_at > now() - interval '24 hours'),
-            'd7', (select round(avg((r.status = 'succeeded')::integer), 3) from runs r where r.ended_at > now() - interval '7 days')),
-        'queue', (select to_jsonb(q) from queue q),
-        'throughput', (select (r.summary ->> 'throughput')::numeric from runs r where r.status = 'succeeded' order by r.id desc limit 1),
-        -- The last verification: its gaps (both ways, not repaired) and whether it was clean.
-        'verification', (select jsonb_build_object('run_id', v.id, 'at', v.ended_at, 'deep', (v.summary ->> 'deep')::boolean,
-                                                   'ok', (v.summary ->> 'ok')::boolean,
-                                                   'gaps', (select coalesce(sum(coalesce((e.value #>> '{gaps,missing}')::bigint, 0)
-                                                                              + coalesce((e.value #>> '{gaps,orphaned}')::bigint, 0)), 0)
-                                                              from jsonb_each(v.summary -> 'entities') e
-                                                             where not (v.summary -> 'repaired') ? e.key))
-                           from sync.runs v where v.mode = 'verify' and v.status = 'succeeded' order by v.id desc limit 1),
-        'source', (select jsonb_build_object('connected', true, 'last_pull_at', s.last_pull_at, 'failures', s.failures,
-                                             'circuit', case when s.open_until > now() then 'open' else 'closed' end,
-                                             'open_until', s.open_until)
-                     from sync.source s),
-        'backfill', sync.backfill_status(),
-        -- Source schema drift: the paused entities and the open changes that pause them.
-        'source_drift', jsonb_build_object(
-            'paused', to_jsonb(sync._drift_paused()),
-            'open', coalesce((select jsonb_agg(jsonb_build_object('id', d.id, 'entity', d.entity, 'table', d.source_table, 'kind', d.kind,
-                                                                  'column', d.column_name, 'new_name', d.new_name, 'old_type', d.old_type,
-                                                                  'new_type', d.new_type, 'detected_at', d.detected_at) order by d.id)
-                                from sync.source_drift d where d.resolved_at is null), '[]')),
-        'alerts', coalesce((select jsonb_agg(jsonb_build_object('id', a.id, 'kind', a.kind, 'severity', a.severity, 'message', a.message,
-                                                                'occurrences', a.occurrences, 'last_seen_at', a.last_seen_at)
-                                             order by a.last_seen_at desc)
-                              from (select * from sync.alerts a where a.acknowledged_at is null and a.resolved_at is null order by a.last_seen_at desc limit 10) a), '[]'),
-        'trend', coalesce((select jsonb_agg(t order by t.hour)
-                             from (select date_trunc('hour', r.started_at) as hour, count(*) as runs,
-                                          count(*) filter (where r.status = 'failed') as failed,
-                                          coalesce(sum((r.summary ->> 'rows')::bigint), 0) as rows,
-                                          max((r.summary #>> '{lag_ms,p99}')::numeric) as lag_p99_ms
-                                     from runs r where r.started_at > now() - interval '24 hours' group by 1) t), '[]'));
+        'paused', to_jsonb(sync._drift_paused()),
+        'open', coalesce((select jsonb_agg(jsonb_build_object('id', d.id, 'entity', d.entity, 'table', d.source_table, 'kind', d.kind,
+                                                              'column', d.column_name, 'new_name', d.new_name, 'old_type', d.old_type,
+                                                              'new_type', d.new_type, 'detected_at', d.detected_at) order by d.id)
+                            from sync.source_drift d where d.resolved_at is null), '[]'));
 $$;
 comment on function sync.health() is
     'The health summary: status, last and last successful run, lag, next scheduled run, success rates 24 h and 7 d, queue depths, throughput, the last verification and its gaps, source and circuit breaker, backfill, source schema drift (paused entities, open changes), open alerts, runs per hour. Read-only.';
