@@ -120,7 +120,8 @@ $$;
 -- Fills sync.work_img with the source rows of the keys in sync.work_pull, read through the FDW in the
 -- caller's (remote REPEATABLE READ) transaction: one remote scan per captured table (dynamic SQL: the
 -- foreign table is the entity's), the keys travelling as one array parameter (pushed down as
--- "= ANY ($1)"). Used by every capture mode that logs keys (trigger, logical).
+-- "= ANY ($1)"). Used by every capture mode that logs keys (trigger, logical). Source drift
+-- (20261128001600) supplies sync.source_table_names and sync._drift_paused().
 create function sync._read_images()
 returns void
 language plpgsql
@@ -129,12 +130,25 @@ as $$
 declare
     v_entity record;
     v_keys bigint[];
+    v_paused text[] := sync._drift_paused();
 begin
+    -- A key logged under a name its table had before (source drift: a renamed table) is its entity's.
+    update sync.work_pull p set tbl = e.source_table
+      from sync.source_table_names t join sync.entities e on e.name = t.entity
+     where p.tbl = t.tbl and t.tbl <> e.source_table;
     truncate sync.work_img;
     for v_entity in
         select e.name, e.source_table, e.source_pk from sync.entities e
-         where exists (select 1 from sync.work_pull p where p.tbl = e.source_table)
+         where e.available and exists (select 1 from sync.work_pull p where p.tbl = e.source_table)
     loop
+        -- An entity paused by source drift is not read (its foreign table may not match the source):
+        -- its keys get a marker image and wait.
+        if v_entity.name = any (v_paused) then
+            insert into sync.work_img (tbl, pk, img)
+            select p.tbl, p.pk, jsonb_build_object('unread', 'paused by source drift')
+              from sync.work_pull p where p.tbl = v_entity.source_table;
+            continue;
+        end if;
         select array_agg(pk) into v_keys from sync.work_pull where tbl = v_entity.source_table;
         execute format($q$
             insert into sync.work_img (tbl, pk, img)

@@ -447,46 +447,8 @@ begin
 end;
 $$;
 
--- The keys of sync.work_pull read through the FDW (see 20261127000450_sync_pull.sql), now drift
--- aware: a key logged under a name its table had before is its entity's; a paused entity's rows are
--- not read (its foreign table may not match the source): its keys get a marker image and wait.
-create or replace function sync._read_images()
-returns void
-language plpgsql
-set search_path = ''
-as $$
-declare
-    v_entity record;
-    v_keys bigint[];
-    v_paused text[] := sync._drift_paused();
-begin
-    update sync.work_pull p set tbl = e.source_table
-      from sync.source_table_names t join sync.entities e on e.name = t.entity
-     where p.tbl = t.tbl and t.tbl <> e.source_table;
-    truncate sync.work_img;
-    for v_entity in
-        select e.name, e.source_table, e.source_pk from sync.entities e
-         where exists (select 1 from sync.work_pull p where p.tbl = e.source_table)
-    loop
-        if v_entity.name = any (v_paused) then
-            insert into sync.work_img (tbl, pk, img)
-            select p.tbl, p.pk, jsonb_build_object('unread', 'paused by source drift')
-              from sync.work_pull p where p.tbl = v_entity.source_table;
-            continue;
-        end if;
-        select array_agg(pk) into v_keys from sync.work_pull where tbl = v_entity.source_table;
-        execute format($q$
-            insert into sync.work_img (tbl, pk, img)
-            select $1, s.%1$I::bigint, to_jsonb(s) from %2$s s where s.%1$I = any ($2) $q$,
-            v_entity.source_pk, sync._source_relation(v_entity.name))
-        using v_entity.source_table, v_keys;
-    end loop;
-end;
-$$;
-
 revoke execute on function sync._drift_paused(), sync._mapping_fingerprint(text), sync._drift_compatible(text, text),
-    sync._drift_catalog(), sync._drift_reimport(text, text), sync._drift_reread(text), sync._source_drift(),
-    sync._read_images() from public;
+    sync._drift_catalog(), sync._drift_reimport(text, text), sync._drift_reread(text), sync._source_drift() from public;
 
 -- Source schema drift's part of the health summary (sync.health): the paused entities and the open
 -- changes that pause them.
