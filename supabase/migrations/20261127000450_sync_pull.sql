@@ -159,6 +159,27 @@ begin
 end;
 $$;
 
+-- The pull's read point, in the caller's transaction (which holds sync.source FOR UPDATE): the
+-- source snapshot that bounds the batch and the source's identity, recorded the first time; refused
+-- ({refused: 'source_changed', recorded, found}) when the source is not the one recorded: its
+-- transaction ids and positions mean nothing there. Shared by every capture mode's pull.
+create function sync._pull_point(out snap text, out identity jsonb, out refused jsonb)
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_recorded jsonb := (select s.identity from sync.source s);
+begin
+    select c.snap, c.identity into snap, identity from sync_src_capture.current_snapshot c;
+    if v_recorded is null then
+        update sync.source set identity = _pull_point.identity;
+    elsif v_recorded is distinct from identity then
+        refused := jsonb_build_object('refused', 'source_changed', 'recorded', v_recorded, 'found', identity);
+    end if;
+end;
+$$;
+revoke execute on function sync._pull_point() from public;
+
 -- Trigger capture: pulls one bounded batch (or one page of a backlog) into the inbox and moves the
 -- cursor, in the caller's transaction. Returns {batch_id, changes, rows, more (pages of this backlog remain), pages_left}, or
 -- {refused: 'source_changed', ...} (nothing written) when the source is not the one recorded at
@@ -174,6 +195,7 @@ declare
     v_limit integer := coalesce(p_limit, (sync.get_config() ->> 'batch_size')::integer);
     v_snap text;
     v_identity jsonb;
+    v_refused jsonb;
     v_bound text;
     v_version bigint;
     v_changes integer;
@@ -187,15 +209,9 @@ declare
     v_to tid;
 begin
     select * into s from sync.source for update;
-    if not found then
-        perform sync._raise(409, 'no source is connected', 'call sync.connect_source(conninfo) first');
-    end if;
-    -- First remote statement: fixes the remote snapshot of this transaction.
-    select c.snap, c.identity into v_snap, v_identity from sync_src_capture.current_snapshot c;
-    if s.identity is null then
-        update sync.source set identity = v_identity;
-    elsif s.identity is distinct from v_identity then
-        return jsonb_build_object('refused', 'source_changed', 'recorded', s.identity, 'found', v_identity);
+    select p.snap, p.identity, p.refused into v_snap, v_identity, v_refused from sync._pull_point() p;
+    if v_refused is not null then
+        return v_refused;
     end if;
     v_version := pg_catalog.pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint;
 

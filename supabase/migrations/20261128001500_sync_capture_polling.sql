@@ -264,6 +264,7 @@ declare
     v_overlap interval := make_interval(secs => (sync.get_config() #>> '{polling,overlap_seconds}')::numeric);
     v_snap text;
     v_identity jsonb;
+    v_refused jsonb;
     v_version bigint;
     v_page integer;
     v_want integer;
@@ -277,15 +278,9 @@ declare
     v_result jsonb;
 begin
     select * into s from sync.source for update;
-    if not found then
-        perform sync._raise(409, 'no source is connected', 'call sync.connect_source(conninfo) first');
-    end if;
-    -- First remote statement: fixes the remote snapshot of this transaction.
-    select c.snap, c.identity into v_snap, v_identity from sync_src_capture.current_snapshot c;
-    if s.identity is null then
-        update sync.source set identity = v_identity;
-    elsif s.identity is distinct from v_identity then
-        return jsonb_build_object('refused', 'source_changed', 'recorded', s.identity, 'found', v_identity);
+    select p.snap, p.identity, p.refused into v_snap, v_identity, v_refused from sync._pull_point() p;
+    if v_refused is not null then
+        return v_refused;
     end if;
     v_version := pg_catalog.pg_snapshot_xmax(v_snap::pg_snapshot)::text::bigint;
 
