@@ -69,13 +69,40 @@ if (want("backfill")) {
   const ents = await target`select name, split_part(source_table, '.', 2) as t, source_pk from sync.entities`;
   for (const e of ents) await target.unsafe(`create table bench_src.${e.t} as select * from sync_src.${e.t}`);
   const p0 = performance.now();
+  const plainMs: Record<string, number> = {};
   for (const e of ents) {
+    const e0 = performance.now();
     await target.unsafe(
       `insert into bench_plain.rows select extensions.uuid_generate_v5('5b0e3c2a-8f4d-4e71-9c6a-1d2f3e4a5b6c', '${e.name}:' || s.${e.source_pk}),
               '${e.name}', s.${e.source_pk}, to_jsonb(s) from bench_src.${e.t} s`,
     );
+    plainMs[e.name] = performance.now() - e0;
   }
   const plainRate = rows / ((performance.now() - p0) / 1000);
+  // Per entity: rows/s and MB/s of source rows (quality.md: >= 20k rows/s or >= 50 MB/s, whichever the row width
+  // makes binding), against the plain transform of the same entity.
+  const legacySql = postgres(legacyUrl, { max: 1, onnotice: () => {} });
+  const progress = summary.progress.entities as Record<string, { done: number; ms: number }>;
+  for (const e of ents) {
+    const pr = progress[e.name];
+    if (!pr || !pr.done || !pr.ms) continue;
+    const [{ bytes }] = await legacySql.unsafe(
+      `select coalesce(sum(pg_column_size(s.*)), 0)::bigint as bytes from ${e.t} s`,
+    );
+    const perS = pr.done / (pr.ms / 1000);
+    const mbPerS = Number(bytes) / 1e6 / (pr.ms / 1000);
+    const plain = pr.done / (plainMs[e.name] / 1000);
+    results.push({
+      measure: `backfill_${e.name}`,
+      value: Math.round(perS),
+      unit: "rows/s",
+      reference: Math.round(plain),
+      ratio: round(perS / plain),
+      bar: `${pr.done} rows, ${round(Number(bytes) / 1e6)} MB, ${round(mbPerS)} MB/s; >= 20000 rows/s or >= 50 MB/s`,
+      pass: perS >= 20000 || mbPerS >= 50,
+    });
+  }
+  await legacySql.end();
   results.push({
     measure: "backfill_rows_per_s",
     value: Math.round(rate),
