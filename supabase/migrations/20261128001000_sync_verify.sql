@@ -105,7 +105,10 @@ end;
 $$;
 
 -- Verifies one entity. Returns {counts, gaps, integrity, drift, ok, repairable: [legacy ids]}.
-create function sync._verify_entity(p_entity text, p_deep boolean, p_sample integer, p_light boolean default false)
+-- p_drift_ids (deep only): name up to that many drifted rows in repairable (polling's reconciliation
+-- repairs them all), instead of the reported sample of 10.
+create function sync._verify_entity(p_entity text, p_deep boolean, p_sample integer, p_light boolean default false,
+                                    p_drift_ids integer default null)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -133,6 +136,7 @@ declare
     v_fk record;
     v_orphans jsonb := '{}';
     v_n bigint;
+    v_drift_ids bigint[];
 begin
     select * into e from sync.entities where name = p_entity;
     v_live := case when e.has_deleted_at then 'x.deleted_at is null' else 'true' end;
@@ -203,7 +207,11 @@ begin
             v_lo := v_lo - 1;
             while v_lo < v_hi loop
                 perform sync._read_source(p_entity, null, v_lo, v_chunk);
-                v_part := sync._drift_check(p_entity, 10);
+                v_part := sync._drift_check(p_entity, case when p_drift_ids is null then 10 else greatest(10, least(p_drift_ids, v_chunk)) end);
+                if p_drift_ids is not null and coalesce(cardinality(v_drift_ids), 0) < p_drift_ids then
+                    v_drift_ids := coalesce(v_drift_ids, '{}')
+                                   || array(select (x ->> 'legacy_id')::bigint from jsonb_array_elements(v_part -> 'sample') x);
+                end if;
                 v_drift := jsonb_build_object('checked', (v_drift ->> 'checked')::bigint + (v_part ->> 'checked')::bigint,
                                               'drifted', (v_drift ->> 'drifted')::bigint + (v_part ->> 'drifted')::bigint,
                                               'sample', (v_drift -> 'sample') || (v_part -> 'sample'),
@@ -235,7 +243,8 @@ begin
               and v_orphans = '{}' and coalesce((v_drift ->> 'drifted')::bigint, 0) = 0,
         -- What a targeted repair can fix: gaps both ways and drifted rows (ids, capped).
         'repairable', to_jsonb((coalesce(v_missing, '{}') || coalesce(v_orphaned, '{}')
-                                || array(select (x ->> 'legacy_id')::bigint from jsonb_array_elements(v_drift -> 'sample') x))[1:10000]));
+                                || coalesce(v_drift_ids[1:p_drift_ids],
+                                            array(select (x ->> 'legacy_id')::bigint from jsonb_array_elements(v_drift -> 'sample') x)))[1:10000]));
 end;
 $$;
 
@@ -354,6 +363,6 @@ comment on function sync.verify(boolean, text[], text, integer) is
     'Verifies counts, gaps both ways, integrity and drift per entity (a sample; every row when deep), repairing what it finds when auto_repair is on; recorded as a verify run. SY409 while a run applies.';
 
 revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer), sync._orphaned_ids(text),
-    sync._verify_entity(text, boolean, integer, boolean),
+    sync._verify_entity(text, boolean, integer, boolean, integer),
     sync._repair(bigint, text, bigint[]), sync._verify(bigint, boolean, text[], integer, boolean, boolean),
     sync._verify_run(text, boolean, text[], jsonb, text), sync.verify(boolean, text[], text, integer) from public;

@@ -150,39 +150,19 @@ end;
 $$;
 
 -- Reconciles one entity: verification's deep check (missing rows, reverse gaps, drift of every row
--- under source_wins), then every id it names re-read and applied through the applier (a gone row as
--- a delete). Verification names at most 10 drifted rows: when it found more, the drift check runs
--- again over the source in chunks, naming all of them. At most 10000 ids per call; returns
--- {missing, orphaned, drifted, repaired: apply counts, capped: more ids than repaired}.
+-- under source_wins, naming every drifted row), then every id it names re-read and applied through
+-- the applier (a gone row as a delete). At most 10000 ids per call; returns {missing, orphaned,
+-- drifted, repaired: apply counts, capped: more ids than repaired}.
 create function sync._poll_reconcile_entity(p_run_id bigint, p_entity text)
 returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
-    e sync.entities;
-    v jsonb;
-    v_ids bigint[];
-    v_lo bigint;
-    v_hi bigint;
-    v_chunk integer := (sync.get_config() ->> 'backfill_batch_size')::integer;
     v_cap constant integer := 10000;
+    v jsonb := sync._verify_entity(p_entity, true, 0, false, v_cap);
+    v_ids bigint[] := array(select distinct x::bigint from jsonb_array_elements_text(v -> 'repairable') x order by 1 limit v_cap);
 begin
-    select * into e from sync.entities x where x.name = p_entity;
-    v := sync._verify_entity(p_entity, true, 0);
-    v_ids := array(select x::bigint from jsonb_array_elements_text(v -> 'repairable') x);
-    if coalesce((v #>> '{drift,drifted}')::integer, 0) > jsonb_array_length(coalesce(v #> '{drift,sample}', '[]')) then
-        execute format('select min(s.%1$I), max(s.%1$I) from %2$s s', e.source_pk, sync._source_relation(p_entity))
-           into v_lo, v_hi;
-        v_lo := v_lo - 1;
-        while v_lo < v_hi and cardinality(v_ids) < v_cap loop
-            perform sync._read_source(p_entity, null, v_lo, v_chunk);
-            v_ids := v_ids || array(select (x ->> 'legacy_id')::bigint
-                                      from jsonb_array_elements(sync._drift_check(p_entity, v_chunk) -> 'sample') x);
-            v_lo := v_lo + v_chunk;
-        end loop;
-    end if;
-    v_ids := array(select distinct x from unnest(v_ids) x order by x limit v_cap);
     return jsonb_build_object('missing', coalesce((v #>> '{gaps,missing}')::integer, 0),
                               'orphaned', coalesce((v #>> '{gaps,orphaned}')::integer, 0),
                               'drifted', coalesce((v #>> '{drift,drifted}')::integer, 0),
