@@ -242,6 +242,13 @@ declare
     v_timg text;
 begin
     select * into e from sync.entities where name = p_entity;
+    -- Wide values this pass writes (target rows, the map's images) compress with lz4 where the
+    -- server has it (the sync schema's images do: see its migration); pglz cost more than the rest.
+    if current_setting('default_toast_compression') <> 'lz4'
+       and exists (select 1 from pg_catalog.pg_attribute a
+                    where a.attrelid = 'sync.work_in'::regclass and a.attname = 'image' and a.attcompression = 'l') then
+        perform set_config('default_toast_compression', 'lz4', true);
+    end if;
     select coalesce(c #>> array['entities', p_entity, 'conflict_strategy'], 'source_wins'),
            coalesce(c #>> array['entities', p_entity, 'tie'], 'source')
       into v_strategy, v_tie

@@ -9,7 +9,7 @@ as $$
            jsonb_build_object('app_label', i.image ->> 'app_label', 'model', i.image ->> 'model',
                               'created_at', i.captured_at, 'updated_at', i.captured_at),
            null::text, null::bigint, null::text, null::text, null::jsonb
-      from sync.work_in i
+      from sync.work_images i
      where i.op = 'upsert';
 $$;
 revoke execute on function sync.transform_content_types() from public;

@@ -19,7 +19,7 @@ as $$
                'created_at', i.image -> 'date_joined',
                'updated_at', i.captured_at),
            null::text, null::bigint, null::text, null::text, null::jsonb
-      from sync.work_in i
+      from sync.work_images i
      where i.op = 'upsert';
 $$;
 revoke execute on function sync.transform_profiles() from public;

@@ -15,7 +15,7 @@ as $$
                'created_at', i.image -> 'created_at',
                'updated_at', i.image -> 'updated_at'),
            null::text, null::bigint, null::text, null::text, null::jsonb
-      from sync.work_in i
+      from sync.work_images i
      where i.op = 'upsert';
 $$;
 revoke execute on function sync.transform_offices() from public;

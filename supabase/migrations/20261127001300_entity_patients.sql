@@ -28,7 +28,7 @@ as $$
                 when v.doctor_id is not null and md.target_id is null then v.doctor_id end,
            null::text, null::text,
            case when s.status is null then jsonb_build_array(jsonb_build_object('column', 'status_id', 'code', i.image ->> 'status_id')) end
-      from sync.work_in i
+      from sync.work_images i
      cross join lateral (select (i.image ->> 'office_id')::bigint as office_id, (i.image ->> 'user_id')::bigint as user_id,
                                 (i.image ->> 'doctor_id')::bigint as doctor_id) v
       left join sync.id_map mo on mo.entity = 'offices' and mo.legacy_id = v.office_id

@@ -15,7 +15,7 @@ as $$
                'created_at', i.image -> 'created_at', 'updated_at', i.image -> 'updated_at') end,
            miss.entity, miss.legacy_id, null::text, null::text,
            case when st.label is null then jsonb_build_array(jsonb_build_object('column', 'status', 'code', i.image ->> 'status')) end
-      from sync.work_in i
+      from sync.work_images i
      cross join lateral (select (i.image ->> 'patient_id')::bigint as patient_id, (i.image ->> 'doctor_id')::bigint as doctor_id,
                                 (i.image ->> 'office_id')::bigint as office_id,
                                 sync.code_label((i.image ->> 'status')::integer,

@@ -14,7 +14,7 @@ as $$
            case when mc.target_id is null then st.instruction_id end,
            null::text, null::text,
            case when st.label is null then jsonb_build_array(jsonb_build_object('column', 'status', 'code', i.image ->> 'status')) end
-      from sync.work_in i
+      from sync.work_images i
      cross join lateral (select (i.image ->> 'instruction_id')::bigint as instruction_id,
                                 sync.code_label((i.image ->> 'status')::integer, '{proposed,approved,rejected,superseded}') as label offset 0) st
       left join sync.id_map mc on mc.entity = 'cases' and mc.legacy_id = st.instruction_id

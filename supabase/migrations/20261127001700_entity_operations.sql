@@ -25,7 +25,7 @@ as $$
                                                    coalesce(to_json(i.image ->> 'price')::text, 'NULL')) end,
            case when sync.code_label((i.image ->> 'type')::integer, '{payment,refund,chargeback,adjustment}') is null
                 then jsonb_build_array(jsonb_build_object('column', 'type', 'code', i.image ->> 'type')) end
-      from sync.work_in i
+      from sync.work_images i
      cross join lateral (select (i.image ->> 'order_id')::bigint as order_id, sync.parse_amount(i.image ->> 'price') as amount offset 0) st
       left join sync.id_map mo on mo.entity = 'orders' and mo.legacy_id = st.order_id
       left join public.orders o on o.id = mo.target_id

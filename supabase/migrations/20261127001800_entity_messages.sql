@@ -35,7 +35,7 @@ as $$
                       ct.app_label, ct.model, st.target_type_id) end,
            case when sync.code_label((i.image ->> 'type')::integer, '{null,null,support,null,clinical_note,notification,null,status_update}') is null
                 then jsonb_build_array(jsonb_build_object('column', 'type', 'code', i.image ->> 'type')) end
-      from sync.work_in i
+      from sync.work_images i
      cross join lateral (select (i.image ->> 'target_type_id')::bigint as target_type_id, (i.image ->> 'target_id')::bigint as target_id,
                                 (i.image ->> 'author_id')::bigint as author_id offset 0) st
       left join sync.content_types ct on ct.legacy_content_type_id = st.target_type_id and ct.deleted_at is null

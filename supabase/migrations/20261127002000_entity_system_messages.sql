@@ -41,7 +41,7 @@ as $$
                     then format('template_context is not valid JSON: %s', left(i.image ->> 'template_context', 200))
                     else format('template_context must be a JSON object, got %s', jsonb_typeof(sync.try_jsonb(i.image ->> 'template_context'))) end end,
            null::jsonb
-      from sync.work_in i
+      from sync.work_images i
      cross join lateral (select (i.image ->> 'send')::boolean and (i.image ->> 'sent')::boolean as qualifies,
                                 (i.image ->> 'recipient_id')::bigint as recipient_id,
                                 sync.ascii_lower(i.image ->> 'template_name') as lower_name,

@@ -13,7 +13,7 @@ as $$
            case when st.uploaded_by_id is not null and mu.target_id is null then 'profiles' end,
            case when st.uploaded_by_id is not null and mu.target_id is null then st.uploaded_by_id end,
            null::text, null::text, null::jsonb
-      from sync.work_in i
+      from sync.work_images i
      cross join lateral (select (i.image ->> 'uploaded_by_id')::bigint as uploaded_by_id offset 0) st
       left join sync.id_map mu on mu.entity = 'profiles' and mu.legacy_id = st.uploaded_by_id
      where i.op = 'upsert';

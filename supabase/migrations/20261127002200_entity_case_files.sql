@@ -12,7 +12,7 @@ as $$
            case when mf.target_id is null then 'files' when mc.target_id is null then 'cases' end,
            case when mf.target_id is null then st.file_id when mc.target_id is null then st.instruction_id end,
            null::text, null::text, null::jsonb
-      from sync.work_in i
+      from sync.work_images i
      cross join lateral (select (i.image ->> 'file_id')::bigint as file_id, (i.image ->> 'instruction_id')::bigint as instruction_id offset 0) st
       left join sync.id_map mf on mf.entity = 'files' and mf.legacy_id = st.file_id
       left join sync.id_map mc on mc.entity = 'cases' and mc.legacy_id = st.instruction_id

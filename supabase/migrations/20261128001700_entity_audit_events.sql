@@ -43,7 +43,7 @@ as $$
            case when st.user_id is not null and mu.target_id is null then 'profiles' end,
            case when st.user_id is not null and mu.target_id is null then st.user_id end,
            null::text, null::text, null::jsonb
-      from sync.work_in i
+      from sync.work_images i
      cross join lateral (select (i.image ->> 'user_id')::bigint as user_id offset 0) st
       left join sync.id_map mu on mu.entity = 'profiles' and mu.legacy_id = st.user_id
      where i.op = 'upsert';
