@@ -44,7 +44,9 @@ as $$
       left join lateral (select kk.kind,
                                 (select m.target_id from sync.id_map m
                                   where m.entity = case kk.kind when 'patient' then 'patients' else 'profiles' end
-                                    and m.legacy_id = st.target_id) as target_entity) k on true
+                                    and m.legacy_id = st.target_id) as target_entity
+                           -- (once per row: pulled up, the probe was copied into each of its six uses)
+                           offset 0) k on true
       left join sync.id_map ma on ma.entity = 'profiles' and ma.legacy_id = st.author_id
      where i.op = 'upsert';
 $$;
