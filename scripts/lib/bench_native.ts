@@ -203,6 +203,12 @@ export async function nativeCopy(o: NativeOptions, opts: { tables: NativeTable[]
     }
     const ms = performance.now() - t0;
     await sub.unsafe(`drop subscription bench_native_copy`);
+    // Ready means copied: the subscriber holds every published row (not timed).
+    let copied = 0;
+    for (const t of opts.tables) {
+      copied += Number((await sub.unsafe(`select count(*)::bigint as n from public.${pid(t.table)}`))[0].n);
+    }
+    if (copied !== rows) throw new Error(`native copy: ${copied} rows on the subscriber, ${rows} published`);
     return { rows, bytes, ms } satisfies NativeCopy;
   } finally {
     await pub.end();
