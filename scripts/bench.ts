@@ -1,28 +1,59 @@
 /**
- * `deno task bench [--scale 0.1] [--only <measure>] [--seconds 20] [--rate 500] [--compare-capture <file>]`: the performance
- * measures of quality.md, each as a ratio against a reference measured in the same run, on a stack of its own
- * (port 54622 or SYNC_BENCH_DB_PORT, `.stack/bench`, durable settings like production). `--compare-capture` installs
- * another capture version beside the current one (tests/fixtures/capture_v1.sql, renamed into schema
- * sync_capture_cmp) and interleaves it into the capture-overhead runs (off / that version / current). Prints one table and writes
- * bench/results/latest.json (and a dated copy): [{measure, value, unit, reference, ratio, bar, pass}].
+ * `deno task bench [--scale S] [--only <measure>] [--shape <preset|json>] [--rate 2000] [--steady-seconds 300]
+ * [--native-seconds 60] [--ramp] [--seconds 20] [--compare-capture <file>]`: the performance measures of quality.md,
+ * each as a ratio against a reference measured in the same run, on a stack of its own (port 54622 or
+ * SYNC_BENCH_DB_PORT, `.stack/bench`, durable settings like production) and, for the native logical replication
+ * reference, a second cluster (the subscriber: that port + 1, `.stack/bench-sub`, stopped at the end).
+ *
+ * With no `--only`, every row of quality.md: the backfill (end to end, per entity) against the plain set-based
+ * transform of the same rows (scripts/lib/bench_plain.ts) and against native logical replication's initial copy
+ * (scripts/lib/bench_native.ts); verification; the steady state through the deployed path (pg_cron → pg_net worker
+ * → gateway → `sync` function → `sync.tick`, scripts/lib/bench_cron.ts) for `--steady-seconds` at `--rate` tx/s
+ * against native logical replication under the same stream for `--native-seconds`; the naive baseline, failure
+ * isolation, capture overhead, API latency. Opt-in: `--ramp` (the highest rate the deployed path sustains),
+ * `--only steady_loop` (the quicker local tick loop, `--seconds`), `--only modes` (the capture modes side by side).
+ * `--only` is a prefix of measure names; each measure does the backfill it needs first.
+ * `--compare-capture` installs another capture version beside the current one (tests/fixtures/capture_v1.sql,
+ * renamed into schema sync_capture_cmp) and interleaves it into the capture-overhead runs (off / that version /
+ * current). Prints one table and writes bench/results/latest.json (and a dated copy):
+ * [{measure, value, unit, reference, ratio, bar, pass}].
  */
 import postgres from "postgres";
-import { option, taskArgs } from "./lib/args.ts";
-import { buildLegacy } from "./lib/legacy.ts";
+import { flag, option, taskArgs } from "./lib/args.ts";
+import * as legacyLib from "./lib/legacy.ts";
 import { psql, withDatabase } from "./lib/psql.ts";
 import { installSource, setupTarget } from "./lib/setup.ts";
-import { paths, ROOT, type StackSpec, start } from "./lib/stack.ts";
+import { isRunning, paths, ROOT, type StackSpec, start, stop } from "./lib/stack.ts";
 import { runStream } from "./lib/stream.ts";
 import { createClient } from "@supabase/supabase-js";
 import { freePort, startGateway } from "./lib/gateway.ts";
 import { makeKeys } from "./lib/keys.ts";
+import { plainCleanup, plainReference } from "./lib/bench_plain.ts";
+import {
+  nativeCleanup,
+  nativeCopy,
+  type NativeLoad,
+  type NativeOptions,
+  nativePrepare,
+  nativeTables,
+  nativeUnderLoad,
+} from "./lib/bench_native.ts";
+import { clientsFor, type CronResult, steadyDeployed } from "./lib/bench_cron.ts";
 
+const T_START = performance.now();
 const BENCH: StackSpec = { name: "bench", port: Number(Deno.env.get("SYNC_BENCH_DB_PORT") ?? 54622), fast: false };
+/** The subscriber of the native logical replication reference. */
+const SUB: StackSpec = { name: "bench-sub", port: BENCH.port + 1, fast: false };
 const args = taskArgs();
-const scale = Number(option(args, "scale", "0.1"));
+const scale = Number(option(args, "scale", "0.5"));
 const only = option(args, "only");
 const seconds = Number(option(args, "seconds", "20"));
+const rate = Number(option(args, "rate", "2000"));
+const steadySeconds = Number(option(args, "steady-seconds", "300"));
+const nativeSeconds = Number(option(args, "native-seconds", "60"));
+const ramp = flag(args, "ramp");
 const compareCapture = option(args, "compare-capture");
+const shape = shapeOf(option(args, "shape"));
 
 /** One measure of the table. */
 interface Result {
@@ -35,18 +66,46 @@ interface Result {
   pass: boolean;
 }
 const results: Result[] = [];
-const want = (m: string) => !only || m.startsWith(only);
+/** Measures that run only when `--only` names them: slower or older variants of a default measure. */
+const OPT_IN = ["steady_loop", "mode"];
+/** True when measure `m` runs: a prefix match with `--only`; without it every measure but the opt-in ones. */
+const want = (m: string) => only ? m.startsWith(only) : !OPT_IN.some((p) => m.startsWith(p));
+/** True when an opt-in group runs: `--only` names it (or one of its measures). */
+const optIn = (group: string) => only !== undefined && only.startsWith(group);
+
+/**
+ * `--shape`: a preset name or a JSON object for buildLegacy's 4th argument. Until scripts/lib/legacy.ts exports
+ * parseShape (another branch), JSON only, passed as parsed; with no `--shape`, `{}`.
+ */
+function shapeOf(arg: string | undefined): unknown {
+  const lib = legacyLib as unknown as { parseShape?: (s: string) => unknown };
+  if (arg === undefined) return {};
+  if (lib.parseShape) return lib.parseShape(arg);
+  if (arg.trim().startsWith("{")) return JSON.parse(arg);
+  throw new Error(`--shape ${arg}: presets need parseShape from scripts/lib/legacy.ts; pass a JSON object`);
+}
+/** buildLegacy with its 4th argument, `shape` (ignored by a legacy.ts that does not take it yet). */
+const buildLegacy = legacyLib.buildLegacy as unknown as (
+  url: string,
+  scale: number,
+  seed: number,
+  shape: unknown,
+) => Promise<unknown>;
 
 await start(BENCH);
 const admin = paths(BENCH).dbUrl;
 const legacyUrl = withDatabase(admin, "bench_legacy");
 const targetUrl = withDatabase(admin, "bench_target");
+const native: NativeOptions = { publisher: BENCH, legacyDb: "bench_legacy", subscriber: SUB };
+// An interrupted run may have left a subscription, a publication or slots: the legacy database cannot be dropped
+// while a slot holds it.
+await nativeCleanup(native, { subscriberToo: await isRunning(SUB) });
 for (const db of ["bench_legacy", "bench_target"]) {
   await psql(admin, { command: `drop database if exists ${db} with (force)` });
   await psql(admin, { command: `create database ${db}` });
 }
 console.log(`generating the legacy database at scale ${scale} ...`);
-await buildLegacy(legacyUrl, scale, 42);
+await buildLegacy(legacyUrl, scale, 42, shape);
 await installSource(legacyUrl);
 await setupTarget(targetUrl);
 const u = new URL(legacyUrl);
@@ -54,51 +113,60 @@ const conninfo = `host=${u.hostname} port=${u.port} dbname=bench_legacy user=${u
 const target = postgres(targetUrl, { max: 2, onnotice: () => {} });
 const [{ c }] = await target`select sync.connect_source(${conninfo}) as c`;
 if (!c.connected) throw new Error(`connect_source failed: ${c.error.message}`);
+const log = (s: string) => console.log(`[${((performance.now() - T_START) / 1000).toFixed(0)} s] ${s}`);
 
-if (want("backfill")) {
-  console.log("backfill (end to end) ...");
+/** The first full backfill of the run: its summary and wall time. */
+let backfillRun: {
+  summary: { progress: { done: number; entities: Record<string, { done: number; ms: number }> } };
+  secs: number;
+} | undefined;
+/** Runs the backfill once (the first caller measures it), for the measures that start from a synced target. */
+async function backfill(why: string) {
+  if (backfillRun) return backfillRun;
+  log(`backfill (${why}) ...`);
   const t0 = performance.now();
   const [{ summary }] = await target`call sync.backfill(null, null)`;
-  const secs = (performance.now() - t0) / 1000;
+  if (summary.status !== "succeeded") throw new Error(`backfill ${summary.status}: ${JSON.stringify(summary.error)}`);
+  backfillRun = { summary, secs: (performance.now() - t0) / 1000 };
+  return backfillRun;
+}
+const backfillRate = () => backfillRun ? Number(backfillRun.summary.progress.done) / backfillRun.secs : 0;
+
+if (want("backfill")) {
+  const { summary, secs } = await backfill("end to end");
   const rows = Number(summary.progress.done);
   const rate = rows / secs;
-  console.log("plain set-based transform of the same rows (reference) ...");
-  await target.unsafe(`drop schema if exists bench_src cascade; create schema bench_src;
-    drop schema if exists bench_plain cascade; create schema bench_plain;
-    create table bench_plain.rows (id uuid not null, entity text not null, legacy_id bigint not null, data jsonb not null)`);
-  const ents = await target`select name, split_part(source_table, '.', 2) as t, source_pk from sync.entities`;
-  for (const e of ents) await target.unsafe(`create table bench_src.${e.t} as select * from sync_src.${e.t}`);
-  const p0 = performance.now();
-  const plainMs: Record<string, number> = {};
-  for (const e of ents) {
-    const e0 = performance.now();
-    await target.unsafe(
-      `insert into bench_plain.rows select extensions.uuid_generate_v5('5b0e3c2a-8f4d-4e71-9c6a-1d2f3e4a5b6c', '${e.name}:' || s.${e.source_pk}),
-              '${e.name}', s.${e.source_pk}, to_jsonb(s) from bench_src.${e.t} s`,
-    );
-    plainMs[e.name] = performance.now() - e0;
-  }
-  const plainRate = rows / ((performance.now() - p0) / 1000);
+  log(
+    "plain set-based transform of the same rows (reference: work_in → the pack's transforms → copies of the targets) ...",
+  );
+  const plain = await plainReference(target);
+  const plainRows = Object.values(plain).reduce((n, p) => n + p.rows, 0);
+  const plainRate = plainRows / (Object.values(plain).reduce((n, p) => n + p.ms, 0) / 1000);
+  await plainCleanup(target);
   // Per entity: rows/s and MB/s of source rows (quality.md: >= 20k rows/s or >= 50 MB/s, whichever the row width
   // makes binding), against the plain transform of the same entity.
   const legacySql = postgres(legacyUrl, { max: 1, onnotice: () => {} });
-  const progress = summary.progress.entities as Record<string, { done: number; ms: number }>;
+  const progress = summary.progress.entities;
+  const ents = await target`select name, split_part(source_table, '.', 2) as t from sync.entities`;
   for (const e of ents) {
     const pr = progress[e.name];
-    if (!pr || !pr.done || !pr.ms) continue;
+    const pl = plain[e.name];
+    if (!pr || !pr.done || !pr.ms || !pl?.ms) continue;
     const [{ bytes }] = await legacySql.unsafe(
       `select coalesce(sum(pg_column_size(s.*)), 0)::bigint as bytes from ${e.t} s`,
     );
     const perS = pr.done / (pr.ms / 1000);
     const mbPerS = Number(bytes) / 1e6 / (pr.ms / 1000);
-    const plain = pr.done / (plainMs[e.name] / 1000);
+    const plainPerS = pl.rows / (pl.ms / 1000);
     results.push({
       measure: `backfill_${e.name}`,
       value: Math.round(perS),
       unit: "rows/s",
-      reference: Math.round(plain),
-      ratio: round(perS / plain),
-      bar: `${pr.done} rows, ${round(Number(bytes) / 1e6)} MB, ${round(mbPerS)} MB/s; >= 20000 rows/s or >= 50 MB/s`,
+      reference: Math.round(plainPerS),
+      ratio: round(perS / plainPerS),
+      bar: `${pr.done} rows, ${round(Number(bytes) / 1e6)} MB, ${round(mbPerS)} MB/s (plain ${
+        round(Number(bytes) / 1e6 / (pl.ms / 1000))
+      } MB/s); >= 20000 rows/s or >= 50 MB/s`,
       pass: perS >= 20000 || mbPerS >= 50,
     });
   }
@@ -109,24 +177,67 @@ if (want("backfill")) {
     unit: "rows/s",
     reference: Math.round(plainRate),
     ratio: round(rate / plainRate),
-    bar: ">= 20000 rows/s and >= 0.5 x plain",
+    bar: `>= 20000 rows/s and >= 0.5 x plain (${rows} rows in ${secs.toFixed(1)} s; plain ${plainRows} rows)`,
     pass: rate >= 20000 && rate / plainRate >= 0.5,
   });
-  await target.unsafe(`drop schema bench_src cascade; drop schema bench_plain cascade`);
+}
+
+const nativeCopyWanted = want("native_copy") || (want("backfill_vs_native") && backfillRun !== undefined);
+// The deployed steady state's lags are reported against native logical replication under the same stream.
+const nativeLoadWanted = want("native_steady") || want("steady_lag");
+if (nativeCopyWanted || nativeLoadWanted) {
+  const legacySql = postgres(legacyUrl, { max: 1, onnotice: () => {} });
+  const tables = await nativeTables(target, legacySql);
+  await legacySql.end();
+  log(`native logical replication: subscriber on port ${SUB.port}, publication of ${tables.length} tables ...`);
+  await nativePrepare(native, tables);
+  if (nativeCopyWanted) {
+    log("native logical replication: initial copy (copy_data = true) until every table is ready ...");
+    const nc = await nativeCopy(native, { tables });
+    const nRate = nc.rows / (nc.ms / 1000);
+    const nMb = nc.bytes / 1e6 / (nc.ms / 1000);
+    results.push({
+      measure: "native_copy_rows_per_s",
+      value: Math.round(nRate),
+      unit: "rows/s",
+      reference: Math.round(nRate),
+      ratio: 1,
+      bar: `reference (no bar): ${nc.rows} rows, ${round(nc.bytes / 1e6)} MB in ${(nc.ms / 1000).toFixed(1)} s, ${
+        round(nMb)
+      } MB/s; ${tables.length} tables, PKs only on the subscriber`,
+      pass: true,
+    });
+    results.push({
+      measure: "native_copy_mb_per_s",
+      value: round(nMb),
+      unit: "MB/s",
+      reference: round(nMb),
+      ratio: 1,
+      bar: "reference (no bar): source row bytes (pg_column_size) of the published columns",
+      pass: true,
+    });
+    if (backfillRun && want("backfill_vs_native")) {
+      const b = backfillRate();
+      results.push({
+        measure: "backfill_vs_native",
+        value: Math.round(b),
+        unit: "rows/s",
+        reference: Math.round(nRate),
+        ratio: round(b / nRate),
+        bar: ">= 0.5 x native logical replication's initial copy (issue 13's goal)",
+        pass: b / nRate >= 0.5,
+      });
+    }
+  }
 }
 
 if (want("verify")) {
   // Verification at this scale: the cheap check that rides on every run that applied rows, and the deep check
   // (every source row read and transformed again), against the backfill of the same rows as the reference.
-  let backfillRate = results.find((r) => r.measure === "backfill_rows_per_s")?.value;
-  if (!backfillRate) {
-    console.log("backfill (the verification's reference) ...");
-    const t0 = performance.now();
-    const [{ summary }] = await target`call sync.backfill(null, null)`;
-    backfillRate = Math.round(Number(summary.progress.done) / ((performance.now() - t0) / 1000));
-  }
+  await backfill("the verification's reference");
+  const backfillRate = Math.round(Number(backfillRun!.summary.progress.done) / backfillRun!.secs);
   await target.unsafe("analyze");
-  console.log("verification: cheap, then deep ...");
+  log("verification: cheap, then deep ...");
   let t0 = performance.now();
   // What rides on every run that applied rows: a drift sample of 50 per entity (here every entity), no repair.
   await target`select sync._verify(null, false, null, 50, false, true)`;
@@ -166,60 +277,6 @@ if (want("verify")) {
     ratio: round(deepRate / backfillRate),
     bar: `${rows} rows in ${deepSecs.toFixed(1)} s; ok=${deep.ok}; daily`,
     pass: deep.ok === true,
-  });
-}
-
-if (want("steady")) {
-  if (!want("backfill")) {
-    console.log("backfill (not measured: the steady state starts from a synced target) ...");
-    await target`call sync.backfill(null, null)`;
-  }
-  console.log(`steady state: live stream for ${seconds} s while ticking ...`);
-  const streamRate = Number(option(args, "rate", "500"));
-  const ac = new AbortController();
-  setTimeout(() => ac.abort(), seconds * 1000);
-  const t0 = Date.now();
-  const stream = runStream(legacyUrl, { rate: streamRate, clients: 4, signal: ac.signal });
-  let applied = 0;
-  while (!ac.signal.aborted) {
-    const [{ summary }] = await target`call sync.tick(1, null)`;
-    applied += Number(summary.rows ?? 0);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  const st = await stream;
-  const [{ summary: last }] = await target`call sync.tick(30, null)`;
-  applied += Number(last.rows ?? 0);
-  const [lag] = await target`select percentile_cont(0.5) within group (order by l) as p50,
-                                    percentile_cont(0.99) within group (order by l) as p99
-                               from (select extract(epoch from applied_at - captured_at) as l from sync.inbox
-                                      where batch_id is not null and applied_at >= to_timestamp(${t0 / 1000})) x`;
-  const changesPerS = applied / seconds;
-  results.push({
-    measure: "steady_changes_per_s",
-    value: Math.round(changesPerS),
-    unit: "changes/s",
-    reference: Math.round(st.total / seconds),
-    ratio: round(changesPerS / Math.max(st.total / seconds, 1)),
-    bar: "keeps up with the stream (reference: legacy transactions/s)",
-    pass: Number(lag.p99) <= 5,
-  });
-  results.push({
-    measure: "steady_lag_p50_ms",
-    value: Math.round(Number(lag.p50) * 1000),
-    unit: "ms",
-    reference: 1000,
-    ratio: round(Number(lag.p50)),
-    bar: "<= 1000 ms",
-    pass: Number(lag.p50) <= 1,
-  });
-  results.push({
-    measure: "steady_lag_p99_ms",
-    value: Math.round(Number(lag.p99) * 1000),
-    unit: "ms",
-    reference: 5000,
-    ratio: round(Number(lag.p99) / 5),
-    bar: "<= 5000 ms",
-    pass: Number(lag.p99) <= 5,
   });
 }
 
@@ -503,7 +560,172 @@ if (want("api")) {
   await gw.close();
 }
 
-if (want("modes")) {
+// Last of the default measures: the stream leaves the inbox and the tables larger, which slows the ones above.
+let steady: CronResult | undefined;
+if (want("steady_changes_per_s") || want("steady_lag") || (ramp && want("steady_max"))) {
+  await backfill("not measured: the steady state starts from a synced target");
+  log(
+    `steady state through the deployed path (pg_cron → net.http_post → worker → gateway → sync → sync.tick): ` +
+      `waiting for the first scheduled tick, then ${steadySeconds} s at ${rate} tx/s${
+        ramp ? ", then the ramp" : ""
+      } ...`,
+  );
+  steady = await steadyDeployed({
+    cronAdminUrl: paths(BENCH).adminUrl,
+    targetUrl,
+    legacyUrl,
+    logFile: `${paths(BENCH).dir}/bench-functions.log`,
+  }, {
+    rate,
+    seconds: steadySeconds,
+    rampRates: ramp ? [1.5, 2, 3, 4, 6, 8].map((k) => Math.round(rate * k)) : [],
+    rampSeconds: 60,
+    rampBarMs: 5000,
+  });
+  log(`first scheduled tick ${(steady.firstTickMs / 1000).toFixed(1)} s after scheduling`);
+}
+
+let nativeLoad: NativeLoad | undefined;
+if (nativeLoadWanted) {
+  log(`native logical replication under the same stream: ${nativeSeconds} s at ${rate} tx/s ...`);
+  nativeLoad = await nativeUnderLoad(native, { legacyUrl, rate, clients: clientsFor(rate), seconds: nativeSeconds });
+  const nl = nativeLoad;
+  const why = `reference (no bar): native logical replication, ${Math.round(nl.tx / nl.seconds)} tx/s for ` +
+    `${nl.seconds} s, replay_lag sampled every 200 ms (${nl.samples} samples, ${nl.idle} idle); caught up ` +
+    `${Math.round(nl.drainMs)} ms after the stream`;
+  results.push({
+    measure: "native_steady_lag_p50_ms",
+    value: round(nl.p50),
+    unit: "ms",
+    reference: 1000,
+    ratio: round(nl.p50 / 1000, 4),
+    bar: why,
+    pass: true,
+  });
+  results.push({
+    measure: "native_steady_lag_p99_ms",
+    value: round(nl.p99),
+    unit: "ms",
+    reference: 5000,
+    ratio: round(nl.p99 / 5000, 4),
+    bar: why,
+    pass: true,
+  });
+}
+if (nativeCopyWanted || nativeLoadWanted) {
+  await nativeCleanup(native, { subscriberToo: true });
+  await psql(paths(SUB).adminUrl, { command: "drop database if exists bench_sub with (force)" });
+  await stop(SUB);
+}
+
+if (steady) {
+  const w = steady.window;
+  const changesPerS = w.applied / w.seconds;
+  const txPerS = w.tx / w.seconds;
+  // The lags against native logical replication under the same stream when it ran, else against the bar.
+  const ref = (p: "p50" | "p99", bar: number) => nativeLoad ? Math.max(0.01, round(nativeLoad[p])) : bar;
+  const refName = nativeLoad ? "reference: native logical replication, same stream" : "reference: the bar";
+  if (want("steady_changes_per_s")) {
+    results.push({
+      measure: "steady_changes_per_s",
+      value: Math.round(changesPerS),
+      unit: "changes/s",
+      reference: Math.round(txPerS),
+      ratio: round(changesPerS / Math.max(txPerS, 1)),
+      bar: `>= 2000 changes/s for ${w.seconds} s with the lag bars, pg_cron → pg_net → function → sync.tick; ` +
+        `reference: legacy tx/s committed (${w.rate} asked); ${w.pending} still pending after 30 s`,
+      pass: changesPerS >= 2000 && w.pending === 0 && w.p50 <= 1000 && w.p99 <= 5000,
+    });
+  }
+  if (want("steady_lag")) {
+    results.push({
+      measure: "steady_lag_p50_ms",
+      value: w.p50,
+      unit: "ms",
+      reference: ref("p50", 1000),
+      ratio: round(w.p50 / ref("p50", 1000)),
+      bar: `<= 1000 ms; ${refName}`,
+      pass: w.p50 <= 1000,
+    });
+    results.push({
+      measure: "steady_lag_p99_ms",
+      value: w.p99,
+      unit: "ms",
+      reference: ref("p99", 5000),
+      ratio: round(w.p99 / ref("p99", 5000)),
+      bar: `<= 5000 ms; ${refName}`,
+      pass: w.p99 <= 5000,
+    });
+  }
+  if (ramp && want("steady_max")) {
+    const windows = [w, ...steady.ramp];
+    const ok = windows.filter((x) => x.p99 <= 5000 && x.pending === 0);
+    const best = ok.reduce((m, x) => Math.max(m, x.tx / x.seconds), 0);
+    const last = windows[windows.length - 1];
+    results.push({
+      measure: "steady_max_sustained_tx_per_s",
+      value: Math.round(best),
+      unit: "tx/s",
+      reference: rate,
+      ratio: round(best / rate),
+      bar: `steps of 60 s at ${steady.ramp.map((x) => x.rate).join(", ")} tx/s asked until lag p99 > 5 s; last: ` +
+        `${Math.round(last.tx / last.seconds)} tx/s committed, p99 ${last.p99} ms; no bar`,
+      pass: true,
+    });
+  }
+}
+
+if (optIn("steady_loop")) {
+  await backfill("not measured: the steady state starts from a synced target");
+  log(`steady state, local loop (call sync.tick every 100 ms): live stream for ${seconds} s at ${rate} tx/s ...`);
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), seconds * 1000);
+  const t0 = Date.now();
+  const stream = runStream(legacyUrl, { rate, clients: clientsFor(rate), signal: ac.signal });
+  let applied = 0;
+  while (!ac.signal.aborted) {
+    const [{ summary }] = await target`call sync.tick(1, null)`;
+    applied += Number(summary.rows ?? 0);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const st = await stream;
+  const [{ summary: last }] = await target`call sync.tick(30, null)`;
+  applied += Number(last.rows ?? 0);
+  const [lag] = await target`select percentile_cont(0.5) within group (order by l) as p50,
+                                    percentile_cont(0.99) within group (order by l) as p99
+                               from (select extract(epoch from applied_at - captured_at) as l from sync.inbox
+                                      where batch_id is not null and applied_at >= to_timestamp(${t0 / 1000})) x`;
+  const changesPerS = applied / seconds;
+  results.push({
+    measure: "steady_loop_changes_per_s",
+    value: Math.round(changesPerS),
+    unit: "changes/s",
+    reference: Math.round(st.total / seconds),
+    ratio: round(changesPerS / Math.max(st.total / seconds, 1)),
+    bar: "keeps up with the stream (reference: legacy transactions/s); local loop, not the deployed path",
+    pass: Number(lag.p99) <= 5,
+  });
+  results.push({
+    measure: "steady_loop_lag_p50_ms",
+    value: Math.round(Number(lag.p50) * 1000),
+    unit: "ms",
+    reference: 1000,
+    ratio: round(Number(lag.p50)),
+    bar: "<= 1000 ms",
+    pass: Number(lag.p50) <= 1,
+  });
+  results.push({
+    measure: "steady_loop_lag_p99_ms",
+    value: Math.round(Number(lag.p99) * 1000),
+    unit: "ms",
+    reference: 5000,
+    ratio: round(Number(lag.p99) / 5),
+    bar: "<= 5000 ms",
+    pass: Number(lag.p99) <= 5,
+  });
+}
+
+if (optIn("mode")) {
   // The capture modes under the same live stream: each on a target of its own (connected in that mode, backfilled),
   // ticking while the stream runs at --rate, then drained; throughput and lag from the inbox. Then each mode's cost
   // to the source's writes: the stream unthrottled for 4 s per state, interleaved twice, against no capture.
@@ -619,7 +841,11 @@ if (want("modes")) {
 }
 
 await target.end();
+const wall = (performance.now() - T_START) / 1000;
 console.log("");
+console.log(
+  `scale ${scale}${only ? `, --only ${only}` : ""}: wall time ${Math.floor(wall / 60)} min ${Math.round(wall % 60)} s`,
+);
 console.log(
   [
     "measure".padEnd(30),
@@ -650,6 +876,6 @@ await Deno.writeTextFile(`${ROOT}/bench/results/latest.json`, json);
 await Deno.writeTextFile(`${ROOT}/bench/results/${new Date().toISOString().replace(/[:.]/g, "-")}.json`, json);
 Deno.exit(0);
 
-function round(x: number): number {
-  return Math.round(x * 100) / 100;
+function round(x: number, digits = 2): number {
+  return Math.round(x * 10 ** digits) / 10 ** digits;
 }
