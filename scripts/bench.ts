@@ -20,7 +20,7 @@
  */
 import postgres from "postgres";
 import { flag, option, taskArgs } from "./lib/args.ts";
-import * as legacyLib from "./lib/legacy.ts";
+import { buildLegacy, parseShape } from "./lib/legacy.ts";
 import { psql, withDatabase } from "./lib/psql.ts";
 import { installSource, setupTarget } from "./lib/setup.ts";
 import { isRunning, paths, ROOT, type StackSpec, start, stop } from "./lib/stack.ts";
@@ -53,7 +53,7 @@ const steadySeconds = Number(option(args, "steady-seconds", "300"));
 const nativeSeconds = Number(option(args, "native-seconds", "60"));
 const ramp = flag(args, "ramp");
 const compareCapture = option(args, "compare-capture");
-const shape = shapeOf(option(args, "shape"));
+const shape = parseShape(option(args, "shape") ?? "default");
 
 /** One measure of the table. */
 interface Result {
@@ -72,25 +72,6 @@ const OPT_IN = ["steady_loop", "mode"];
 const want = (m: string) => only ? m.startsWith(only) : !OPT_IN.some((p) => m.startsWith(p));
 /** True when an opt-in group runs: `--only` names it (or one of its measures). */
 const optIn = (group: string) => only !== undefined && only.startsWith(group);
-
-/**
- * `--shape`: a preset name or a JSON object for buildLegacy's 4th argument. Until scripts/lib/legacy.ts exports
- * parseShape (another branch), JSON only, passed as parsed; with no `--shape`, `{}`.
- */
-function shapeOf(arg: string | undefined): unknown {
-  const lib = legacyLib as unknown as { parseShape?: (s: string) => unknown };
-  if (arg === undefined) return {};
-  if (lib.parseShape) return lib.parseShape(arg);
-  if (arg.trim().startsWith("{")) return JSON.parse(arg);
-  throw new Error(`--shape ${arg}: presets need parseShape from scripts/lib/legacy.ts; pass a JSON object`);
-}
-/** buildLegacy with its 4th argument, `shape` (ignored by a legacy.ts that does not take it yet). */
-const buildLegacy = legacyLib.buildLegacy as unknown as (
-  url: string,
-  scale: number,
-  seed: number,
-  shape: unknown,
-) => Promise<unknown>;
 
 await start(BENCH);
 const admin = paths(BENCH).dbUrl;
