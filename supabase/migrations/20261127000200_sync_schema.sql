@@ -139,8 +139,9 @@ create table sync.batches (
 
 create table sync.inbox (
     id bigserial primary key,
-    batch_id bigint references sync.batches (id),
-    entity text not null,            -- a registered entity (no foreign key: checked per pulled row, it only cost time)
+    -- (No foreign keys: only the engine writes these, and each one's check per pulled row only cost time.)
+    batch_id bigint,                 -- the sync.batches row it was pulled in
+    entity text not null,            -- a registered entity
     legacy_id bigint not null,
     op text not null check (op in ('upsert', 'delete')),
     image jsonb,

@@ -712,6 +712,16 @@ declare
     v_reconcile jsonb;  -- polling capture: the reconciliation steps of this run
 begin
     v_holder := sync._lease_claim();
+    -- A scheduled tick (it polls while idle) that finds the previous one still finishing its last
+    -- step waits for it, briefly, instead of leaving its whole interval unserved: with a minute
+    -- schedule that gap was a minute of lag for every change behind it.
+    while v_holder is not null and idle_seconds > 0
+          and pg_catalog.clock_timestamp() < v_t0 + make_interval(secs => least(10, greatest(max_seconds, 1))) loop
+        -- (Committed first: the claim locked the applier row, which the running tick renews its lease through.)
+        commit;
+        perform pg_catalog.pg_sleep(0.1);
+        v_holder := sync._lease_claim();
+    end loop;
     if v_holder is not null then
         summary := jsonb_build_object('status', 'already_running', 'run', v_holder);
         perform sync._close_queued(tick.run_id, 'another run took the applier first');
