@@ -95,3 +95,20 @@ Deno.test({
     await runCase({ ctOrder: [0, 1, 2, 3], batchSize: 5000, backfillFirst: true }, ops, { strict: true });
   },
 });
+
+Deno.test({
+  name: "fuzz: regression: a synced record moved to a patient the source lacks leaves no live message",
+  ignore: KNOWN_DEFECTS.parkedStaysLive,
+  fn: async () => {
+    // As fast-check shrank it (seed 20261128, path 16:0:0:0:0:0:3:0:1:4:4:7:7:3:2:2): record 1 of the baseline targets
+    // patient 1 and is moved to patient 4, which the source never had; the audit saves are what was left of the rest.
+    const setup: Setup = { ctOrder: [1, 3, 0, 2], batchSize: 1, backfillFirst: false };
+    const ops: Op[] = [
+      { kind: "save", s: 0, row: { t: "audit", id: 1, user: null, action: "login", repr: "" } },
+      { kind: "tick" },
+      { kind: "retarget", s: 0, id: 1, ct: 0, target: 4 },
+      { kind: "save", s: 0, row: { t: "audit", id: 1, user: null, action: "login", repr: "" } },
+    ];
+    await runCase(setup, ops, { strict: true });
+  },
+});
