@@ -147,6 +147,8 @@ export type Op =
   | { kind: "chain"; s: number; comment: number; plan: number; instruction: number; patient: number; office: number }
   /** `QuerySet.update()` of a record's content type and target id only (a content-type swap). */
   | { kind: "retarget"; s: number; id: number; ct: number; target: number }
+  /** A Django migration renaming a model: the content type keeps its id and app label, its model changes. */
+  | { kind: "rename_model"; s: number; ct: number; model: string }
   | { kind: "commit"; s: number }
   | { kind: "rollback"; s: number }
   | { kind: "tick" }
@@ -366,6 +368,15 @@ function writeArb(s: fc.Arbitrary<number>): fc.Arbitrary<Op> {
     {
       weight: 1,
       arbitrary: fc.record({
+        kind: fc.constant("rename_model" as const),
+        s,
+        ct: fc.integer({ min: 0, max: CONTENT_TYPES.length - 1 }),
+        model: fc.constantFrom("patient", "user", "office", "group", "client"),
+      }),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.record({
         kind: fc.constant("retarget" as const),
         s,
         id: id("record"),
@@ -415,8 +426,16 @@ export function opsArb(maxLength: number): fc.Arbitrary<Op[]> {
  *
  * `parkedStaysLive`: the same for a synced record (or notification) moved to a polymorphic recipient the source lacks:
  * the change parks, as it should, but the target row stays live with the previous recipient and values.
+ *
+ * `contentTypeRenameNotFollowed`: a content type whose model is renamed (a Django RenameModel migration) is synced,
+ * but the records that point at it are not mapped again: a record whose content type became unsupported is neither
+ * quarantined nor taken out of the target. While listed, sequences with a `rename_model` op leave `messages` out.
  */
-export const KNOWN_DEFECTS = { quarantinedStaysLive: true, parkedStaysLive: true } as const;
+export const KNOWN_DEFECTS = {
+  quarantinedStaysLive: true,
+  parkedStaysLive: true,
+  contentTypeRenameNotFollowed: true,
+} as const;
 
 /** Options of a case. */
 export interface CaseOptions {
@@ -685,7 +704,9 @@ async function write(x: Session, op: Op, ct: number[]): Promise<boolean> {
     if (op.kind === "save") await save(x.c, op.row, ct);
     else if (op.kind === "delete") await remove(x.c, op.table, op.id);
     else if (op.kind === "chain") await chain(x.c, op);
-    else if (op.kind === "retarget") {
+    else if (op.kind === "rename_model") {
+      await x.c`update django_content_type set model = ${op.model} where id = ${ct[op.ct]}`;
+    } else if (op.kind === "retarget") {
       await x.c`update dispatch_record set target_type_id = ${ct[op.ct]}, target_id = ${op.target} where id = ${op.id}`;
     }
     await x.c`release savepoint op`;
@@ -842,9 +863,12 @@ export async function runCase(setup: Setup, ops: Op[], opts: CaseOptions = {}): 
     }
     const quarantined = !opts.strict && KNOWN_DEFECTS.quarantinedStaysLive;
     const parked = !opts.strict && KNOWN_DEFECTS.parkedStaysLive;
+    const renamed = !opts.strict && KNOWN_DEFECTS.contentTypeRenameNotFollowed &&
+      ops.some((o) => o.kind === "rename_model");
     const diff = await p.target`
       select * from oracle.diff() d
-       where not (d.problem = 'unexpected'
+       where not (${renamed}::boolean and d.entity = 'messages')
+         and not (d.problem = 'unexpected'
                   and (${quarantined}::boolean
                        and (d.entity, d.legacy_id) in (select q.entity, q.legacy_id from oracle.expected_quarantine() q)
                        or ${parked}::boolean
