@@ -721,6 +721,8 @@ begin
         commit;
         perform pg_catalog.pg_sleep(0.1);
         v_holder := sync._lease_claim();
+        -- (The run starts when it has the applier; its deadline stays the call's.)
+        v_t0 := pg_catalog.clock_timestamp();
     end loop;
     if v_holder is not null then
         summary := jsonb_build_object('status', 'already_running', 'run', v_holder);

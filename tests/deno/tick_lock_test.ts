@@ -164,3 +164,40 @@ Deno.test("sync.tick and sync.backfill get already_running, with the running run
     await p.close();
   }
 });
+
+// The scheduled path (pg_cron → function): a one-minute tick ends a moment after the next call arrives (its last
+// step, the verification after it). The next call waits for it, briefly, instead of leaving its minute unserved, and
+// its waiting must not stall the running tick (a claim locks the applier row the running tick renews its lease by).
+Deno.test("a scheduled tick that finds the previous one finishing waits for it, and does not stall it", async () => {
+  const p = await freshPair("tick_wait");
+  const a = session(p);
+  const b = session(p);
+  try {
+    await p.target`select sync.connect_source(${p.legacyConninfo})`;
+    // A: a scheduled tick polling while idle for 3 s.
+    const first = a<{ summary: Summary }[]>`call sync.tick(3, null, 'schedule', null, 3)`.execute();
+    await sleep(500);
+    // B arrives while A runs, as the next scheduled call does: it waits up to 4 s here (its own max_seconds).
+    const t0 = performance.now();
+    const [{ summary: second }] = await b<{ summary: Summary }[]>`call sync.tick(4, null, 'schedule', null, 4)`;
+    const waitedAndRan = performance.now() - t0;
+    const [{ summary: firstSummary }] = await first;
+    deepStrictEqual([firstSummary.status, second.status], ["succeeded", "succeeded"]);
+    const total = (firstSummary.timings as Record<string, number>).total_ms;
+    ok(total < 3800, `the running tick kept its deadline (3 s): ${total} ms`);
+    // B took the applier only once A had ended, then ran its own interval.
+    const [{ order }] = await p.target`select b.started_at >= a.ended_at as order from sync.runs a, sync.runs b
+                                         where a.id = ${firstSummary.run_id!} and b.id = ${second.run_id!}`;
+    ok(order && waitedAndRan < 6000, `B ran after A (${Math.round(waitedAndRan)} ms in all)`);
+    // Not scheduled (no idle polling): the answer is immediate, as before.
+    const third = a<{ summary: Summary }[]>`call sync.tick(2, null, 'schedule', null, 2)`.execute();
+    await sleep(300);
+    const [{ summary: manual }] = await b<{ summary: Summary }[]>`call sync.tick(2, null)`;
+    deepStrictEqual(manual.status, "already_running");
+    await third;
+  } finally {
+    await a.end();
+    await b.end();
+    await p.close();
+  }
+});
