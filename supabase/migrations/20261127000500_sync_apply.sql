@@ -721,9 +721,9 @@ begin
         commit;
         perform pg_catalog.pg_sleep(0.1);
         v_holder := sync._lease_claim();
-        -- (The run starts when it has the applier; its deadline stays the call's.)
-        v_t0 := pg_catalog.clock_timestamp();
     end loop;
+    -- (The run starts when it has the applier; its deadline stays the call's.)
+    v_t0 := pg_catalog.clock_timestamp();
     if v_holder is not null then
         summary := jsonb_build_object('status', 'already_running', 'run', v_holder);
         perform sync._close_queued(tick.run_id, 'another run took the applier first');
