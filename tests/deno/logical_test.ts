@@ -71,8 +71,16 @@ Deno.test("logical capture drains a live stream with interleaved commits and a l
       .legacy`insert into dispatch_office (name, phone, address, city, state, zip_code, is_active, created_at, updated_at)
                    select 'Office ' || g, '', '', 'Humble', 'TX', '', true, now(), now() from generate_series(1, 5) g`;
     let stop = false;
+    let ticks = 0;
+    // Every 20 transactions a writer waits for a tick to finish, so ticks land between the writes
+    // however fast or slow this machine runs them.
+    const tickPassed = async () => {
+      const seen = ticks;
+      while (ticks <= seen && !stop) await sleep(20);
+    };
     const writer = async (w: number) => {
       for (let i = 0; !stop && i < 80; i++) {
+        if (i > 0 && i % 20 === 0) await tickPassed();
         await p.legacyApp.begin(async (tx) => {
           const [u] = await tx`insert into auth_user (password, is_superuser, username, first_name, last_name, email,
                                is_staff, is_active, date_joined)
@@ -97,17 +105,20 @@ Deno.test("logical capture drains a live stream with interleaved commits and a l
       await sleep(2500);
     });
     const ticker = (async () => {
-      let ticks = 0;
-      while (!stop) {
-        await t.tick(1);
-        ticks++;
-        await sleep(50);
+      try {
+        while (!stop) {
+          await t.tick(1);
+          ticks++;
+          await sleep(50);
+        }
+      } finally {
+        stop = true; // a failed tick releases the writers waiting for it
       }
-      return ticks;
     })();
     await Promise.all([writer(1), writer(2), writer(3), longTx]);
     stop = true;
-    ok(await ticker >= 3, "several ticks ran during the writes");
+    await ticker;
+    ok(ticks >= 3, "several ticks ran during the writes");
     await drain(p);
     deepStrictEqual(await oracleDiff(p.target), []);
     const [{ n }] = await p.target`select count(*)::int as n from public.profiles where username = 'long_open'`;
