@@ -304,6 +304,31 @@ as $$
      where n.send and n.sent and n.template_context <> '' and oracle.json_object(n.template_context) is null;
 $$;
 
+-- Source rows whose current version waits for a recipient the source lacks (and the target never
+-- had): they park, as a row waiting for its parent does (engine.md §3).
+create or replace function oracle.expected_parked()
+returns table (entity text, legacy_id bigint)
+language sql stable
+as $$
+    select 'messages', r.id from sync_src.dispatch_record r
+      join sync_src.django_content_type ct on ct.id = r.target_type_id
+     where ct.app_label = 'dispatch' and ct.model = 'patient'
+       and r.target_id not in (select sp.id from sync_src.dispatch_patient sp)
+       and not exists (select 1 from public.patients p where p.legacy_patient_id = r.target_id)
+        or ct.app_label = 'auth' and ct.model = 'user'
+       and r.target_id not in (select su.id from sync_src.auth_user su)
+       and not exists (select 1 from public.profiles p where p.legacy_user_id = r.target_id)
+    union all
+    select 'system_messages', n.id from sync_src.dispatch_notification n
+     where n.send and n.sent and n.recipient_id is not null
+       and (n.template_context = '' or oracle.json_object(n.template_context) is not null)
+       and case when n.template_name like 'patient\_%'
+                then n.recipient_id not in (select sp.id from sync_src.dispatch_patient sp)
+                     and not exists (select 1 from public.patients p where p.legacy_patient_id = n.recipient_id)
+                else n.recipient_id not in (select su.id from sync_src.auth_user su)
+                     and not exists (select 1 from public.profiles p where p.legacy_user_id = n.recipient_id) end;
+$$;
+
 create or replace function oracle.diff(p_entity text default null)
 returns table (entity text, legacy_id bigint, problem text, column_name text, expected jsonb, actual jsonb)
 language plpgsql stable
@@ -336,7 +361,12 @@ begin
                          from exp x full join act a on a.legacy_id = x.legacy_id)
             select $1, j.legacy_id, 'missing', null::text, j.expected, null::jsonb from j where j.actual is null
             union all
+            -- A change that cannot apply (quarantined) or waits for its recipient (parked) is not
+            -- applied: the row keeps the version that last applied (engine.md §3), whatever it was.
             select $1, j.legacy_id, 'unexpected', null, null, j.actual from j where j.expected is null
+               and j.legacy_id not in (select q.legacy_id from oracle.expected_quarantine() q where q.entity = $1
+                                       union all
+                                       select w.legacy_id from oracle.expected_parked() w where w.entity = $1)
             union all
             select $1, j.legacy_id, 'differs', k.key, k.value, j.actual -> k.key
               from j, jsonb_each(j.expected) k

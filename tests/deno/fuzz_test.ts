@@ -7,7 +7,9 @@
  * Below the property, the shrunk counterexamples it found, kept as regression tests (compared strictly).
  */
 import fc from "fast-check";
+import { deepStrictEqual } from "node:assert/strict";
 import { fuzzProperty, KNOWN_DEFECTS, newTally, type Op, runCase, type Setup } from "./_fuzz.ts";
+import type { Pair } from "./_helpers.ts";
 
 /** Fixed, so that every run tries the same sequences. */
 const SEED = 20261128;
@@ -18,13 +20,27 @@ Deno.test("fuzz: random legacy operation sequences leave the target equal to the
   console.log(`fuzz: ${JSON.stringify(tally)}`);
 });
 
-// A synced row updated so that it cannot apply any more is quarantined, and its target row must not stay live
-// with the old values (oracle: `unexpected`). TODO(#14): the engine keeps it; these run once KNOWN_DEFECTS says fixed.
-const quarantinedStaysLive = { ignore: KNOWN_DEFECTS.quarantinedStaysLive };
+// A synced row updated so that it cannot apply any more is quarantined (or parked, waiting for a recipient the source
+// lacks), and its target row keeps the version that last applied: a quarantined change is not applied (engine.md §3).
+// The oracle does not compare such a row's values; these check that it is still live and held exactly once.
+function staysLive(table: string, column: string, legacyId: number, held: "quarantine" | "parked", entity: string) {
+  return async (p: Pair) => {
+    const live = await p.target.unsafe(
+      `select count(*)::int as n from public.${table} where ${column} = $1 and deleted_at is null`,
+      [legacyId],
+    );
+    deepStrictEqual(live[0].n, 1, `${table} ${legacyId} keeps its last applied version live`);
+    const [{ n }] = held === "quarantine"
+      ? await p.target`select count(*)::int as n from sync.quarantine
+                       where entity = ${entity} and legacy_id = ${legacyId} and released_at is null`
+      : await p.target`select count(*)::int as n from sync.inbox
+                       where entity = ${entity} and legacy_id = ${legacyId} and status = 'parked'`;
+    deepStrictEqual(n, 1, `the change of ${entity} ${legacyId} is held (${held})`);
+  };
+}
 
 Deno.test({
-  name: "fuzz: regression: a synced record moved to an unsupported content type leaves no live message",
-  ...quarantinedStaysLive,
+  name: "fuzz: regression: a synced record moved to an unsupported content type is quarantined and keeps its message",
   fn: async () => {
     // As fast-check shrank it (seed 20261128, path 0:0:0:0:0:0:2:1:1:6:6:6:6:6:6:6:6:3:3, generator of 4713bf8);
     // record 1 of the
@@ -40,13 +56,15 @@ Deno.test({
       },
       { kind: "rollback", s: 1 },
     ];
-    await runCase(setup, ops, { strict: true });
+    await runCase(setup, ops, {
+      strict: true,
+      after: staysLive("messages", "legacy_record_id", 1, "quarantine", "messages"),
+    });
   },
 });
 
 Deno.test({
-  name: "fuzz: regression: a synced payment whose price stops parsing leaves no live operation",
-  ...quarantinedStaysLive,
+  name: "fuzz: regression: a synced payment whose price stops parsing is quarantined and keeps its operation",
   fn: async () => {
     const ops: Op[] = [
       {
@@ -65,13 +83,15 @@ Deno.test({
       },
       { kind: "commit", s: 1 },
     ];
-    await runCase({ ctOrder: [0, 1, 2, 3], batchSize: 5000, backfillFirst: true }, ops, { strict: true });
+    await runCase({ ctOrder: [0, 1, 2, 3], batchSize: 5000, backfillFirst: true }, ops, {
+      strict: true,
+      after: staysLive("operations", "legacy_transaction_id", 1, "quarantine", "operations"),
+    });
   },
 });
 
 Deno.test({
-  name: "fuzz: regression: a synced notification whose context stops being JSON leaves no live system message",
-  ...quarantinedStaysLive,
+  name: "fuzz: regression: a synced notification whose context stops being JSON is quarantined and keeps its message",
   fn: async () => {
     const ops: Op[] = [
       {
@@ -93,13 +113,15 @@ Deno.test({
       },
       { kind: "commit", s: 1 },
     ];
-    await runCase({ ctOrder: [0, 1, 2, 3], batchSize: 5000, backfillFirst: true }, ops, { strict: true });
+    await runCase({ ctOrder: [0, 1, 2, 3], batchSize: 5000, backfillFirst: true }, ops, {
+      strict: true,
+      after: staysLive("system_messages", "legacy_notification_id", 1, "quarantine", "system_messages"),
+    });
   },
 });
 
 Deno.test({
-  name: "fuzz: regression: a synced record moved to a patient the source lacks leaves no live message",
-  ignore: KNOWN_DEFECTS.parkedStaysLive,
+  name: "fuzz: regression: a synced record moved to a patient the source lacks parks and keeps its message",
   fn: async () => {
     // As fast-check shrank it (seed 20261128, path 16:0:0:0:0:0:3:0:1:4:4:7:7:3:2:2, generator of 4713bf8): record 1 of
     // the baseline targets
@@ -111,7 +133,10 @@ Deno.test({
       { kind: "retarget", s: 0, id: 1, ct: 0, target: 4 },
       { kind: "save", s: 0, row: { t: "audit", id: 1, user: null, action: "login", repr: "" } },
     ];
-    await runCase(setup, ops, { strict: true });
+    await runCase(setup, ops, {
+      strict: true,
+      after: staysLive("messages", "legacy_record_id", 1, "parked", "messages"),
+    });
   },
 });
 
