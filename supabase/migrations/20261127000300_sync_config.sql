@@ -41,6 +41,7 @@ as $$
         'retention', jsonb_build_object('inbox_days', 7, 'runs_days', 90, 'audit_days', 90, 'conflicts_days', 90,
                                         'alerts_days', 90, 'logs_days', 2),
         'quarantine_retry_minutes', jsonb_build_array(5, 15, 60, 240),
+        'source_load', jsonb_build_object('max_rows_per_second', null, 'pause_ms', 0),
         'manual_runs_per_minute', 6,
         'entities', '{}'::jsonb);
 $$;
@@ -153,6 +154,21 @@ begin
                            where jsonb_typeof(x) <> 'number' or x::numeric <> trunc(x::numeric) or x::numeric not between 1 and 525600) then
                 perform sync._raise(400, format('quarantine_retry_minutes must be a list of at most 20 whole minutes from 1 to 525600, got %s', v_value));
             end if;
+        when 'source_load' then
+            if jsonb_typeof(v_value) <> 'object' then
+                perform sync._raise(400, format('source_load must be an object, got %s', v_value));
+            end if;
+            for v_sub, v_subvalue in select key, value from jsonb_each(v_value) loop
+                if v_sub not in ('max_rows_per_second', 'pause_ms') then
+                    perform sync._raise(400, format('unknown configuration key "source_load.%s"', v_sub));
+                elsif v_sub = 'max_rows_per_second' and v_subvalue <> 'null'::jsonb
+                      and (jsonb_typeof(v_subvalue) <> 'number' or v_subvalue::numeric < 1) then
+                    perform sync._raise(400, format('source_load.max_rows_per_second must be null (unlimited) or a number >= 1, got %s', v_subvalue));
+                elsif v_sub = 'pause_ms' and (jsonb_typeof(v_subvalue) <> 'number' or v_subvalue::numeric <> trunc(v_subvalue::numeric)
+                                              or v_subvalue::numeric not between 0 and 60000) then
+                    perform sync._raise(400, format('source_load.pause_ms must be a whole number of milliseconds from 0 to 60000, got %s', v_subvalue));
+                end if;
+            end loop;
         when 'verify_after_run' then
             if jsonb_typeof(v_value) <> 'boolean' then
                 perform sync._raise(400, format('verify_after_run must be true or false, got %s', v_value));

@@ -183,10 +183,15 @@ begin
             v_opts := v_opts || jsonb_build_object('password', v_password);
         end if;
         v_user := coalesce(v_opts ->> 'user', session_user);
-        select string_agg(format('%I %L', key, value), ', ') into v_server_opts
-          from jsonb_each_text(v_opts) where key not in ('user', 'password');
         select string_agg(format('%s=%s', key, value), ' ') into v_redacted
           from jsonb_each_text(v_opts || jsonb_build_object('user', v_user)) where key <> 'password';
+        -- A guest on the live legacy database (engine.md §1): the sync's sessions there give up on a
+        -- lock after 2 s and on a statement after 60 s rather than queue behind, or hold up, the
+        -- application. Options of the conninfo come after, so an operator can set other values.
+        v_opts := v_opts || jsonb_build_object('options', concat_ws(' ', '-c lock_timeout=2s -c statement_timeout=60s',
+                                                                      v_opts ->> 'options'));
+        select string_agg(format('%I %L', key, value), ', ') into v_server_opts
+          from jsonb_each_text(v_opts) where key not in ('user', 'password');
 
         if exists (select 1 from pg_catalog.pg_foreign_server where srvname = 'sync_source') then
             drop server sync_source cascade;

@@ -682,6 +682,7 @@ declare
     v_t timestamptz;
     v_pull jsonb;
     v_step jsonb;
+    v_done bigint;
     v_counts jsonb := '{}';
     v_pull_ms numeric := 0;
     v_apply_ms numeric := 0;
@@ -766,6 +767,7 @@ begin
             exit when not sync._lease_renew(v_run);
             perform sync._lease_set(v_run, v_backfill);
             v_t := pg_catalog.clock_timestamp();
+            v_done := (select (r.progress ->> 'done')::bigint from sync.runs r where r.id = v_backfill);
             v_step := sync._backfill_advance(v_backfill);
             if v_step is not null then
                 -- Rolled back whole (a broken source connection cannot commit), then recorded.
@@ -773,6 +775,11 @@ begin
                 perform sync._backfill_failed(v_backfill, v_step);
             end if;
             commit;
+            -- The guest's pause (source_load), after the chunk's source transaction is closed.
+            if v_step is null then
+                perform sync._backfill_throttled(v_backfill, v_done, v_t);
+                commit;
+            end if;
             v_backfill_ms := v_backfill_ms + extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000;
         end if;
 

@@ -46,6 +46,29 @@ $$;
 
 revoke execute on function sync._read_source(text, bigint[], bigint, integer, boolean) from public;
 
+-- The guest's pause after reading p_rows source rows in a step that began at p_started (engine.md §1,
+-- config source_load): at least pause_ms, and long enough that the step's rows do not exceed
+-- max_rows_per_second. Called between chunks, after the chunk's commit where the caller can (the
+-- source's remote transaction is then closed). Returns the milliseconds slept.
+create function sync._source_pause(p_rows bigint, p_started timestamptz)
+returns integer
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_load jsonb := sync.get_config() -> 'source_load';
+    v_ms numeric := greatest(coalesce((v_load ->> 'pause_ms')::numeric, 0),
+                             coalesce(p_rows * 1000.0 / nullif((v_load ->> 'max_rows_per_second')::numeric, 0)
+                                      - extract(epoch from clock_timestamp() - p_started) * 1000, 0));
+begin
+    if v_ms >= 1 then
+        perform pg_catalog.pg_sleep(v_ms / 1000.0);
+    end if;
+    return round(v_ms)::integer;
+end;
+$$;
+revoke execute on function sync._source_pause(bigint, timestamptz) from public;
+
 -- Copies and applies one chunk: the source rows of an entity with key in (p_after, p_after + p_limit],
 -- read in one remote snapshot whose xmax is their version (an older image never overwrites a
 -- newer one), straight into the applier's work set (no inbox round trip for rows that apply).
@@ -198,7 +221,8 @@ begin
         'done', (v_prog #>> array[v_name, 'done'])::bigint + (v_chunk ->> 'rows')::bigint,
         'last_id', (v_chunk ->> 'last_id')::bigint,
         'finished', v_finished));
-    update sync.runs set progress = sync._backfill_progress(v_prog, v_run.started_at),
+    update sync.runs set progress = sync._backfill_progress(v_prog, v_run.started_at)
+                                    || jsonb_strip_nulls(jsonb_build_object('throttle_ms', progress -> 'throttle_ms')),
                          counts = sync._add_counts(counts, jsonb_build_object(v_name, v_chunk -> 'counts'))
      where id = p_run_id;
     -- Fresh statistics before the dependents join against what was just loaded (a planner that
@@ -286,6 +310,25 @@ as $$
 $$;
 revoke execute on function sync._backfill_due(), sync._backfill_advance(bigint), sync._backfill_failed(bigint, jsonb) from public;
 
+-- The guest's pause after a backfill step that began at p_started with p_done rows done
+-- (sync._source_pause), added up in the run's progress as throttle_ms.
+create function sync._backfill_throttled(p_run_id bigint, p_done bigint, p_started timestamptz)
+returns void
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_ms integer := sync._source_pause((select (r.progress ->> 'done')::bigint - p_done from sync.runs r where r.id = p_run_id),
+                                       p_started);
+begin
+    if v_ms > 0 then
+        update sync.runs r set progress = r.progress || jsonb_build_object('throttle_ms', coalesce((r.progress ->> 'throttle_ms')::bigint, 0) + v_ms)
+         where r.id = p_run_id;
+    end if;
+end;
+$$;
+revoke execute on function sync._backfill_throttled(bigint, bigint, timestamptz) from public;
+
 -- Starts or resumes a backfill (one entity, or all when NULL) as a run, chunk by chunk, each
 -- committed; an unfinished backfill run of the same entities is resumed from its last committed
 -- chunk (so is one that a tick finds: ticks advance unfinished backfills between their pulls).
@@ -297,6 +340,8 @@ as $$
 declare
     v_run bigint;
     v_holder jsonb;
+    v_t timestamptz;
+    v_rows bigint;
     v_done boolean := false;
     v_error jsonb;
     v_state text;
@@ -319,6 +364,8 @@ begin
     while not v_done loop
         exit when not sync._lease_renew(v_run);
         exit when (select r.status from sync.runs r where r.id = v_run) in ('cancelled', 'paused');
+        v_t := clock_timestamp();
+        v_rows := (select (r.progress ->> 'done')::bigint from sync.runs r where r.id = v_run);
         begin
             v_done := sync._backfill_step(v_run);
         exception when others then
@@ -333,6 +380,10 @@ begin
             rollback;
         end if;
         exit when v_error is not null;
+        if not v_done then
+            perform sync._backfill_throttled(v_run, v_rows, v_t);
+            commit;
+        end if;
     end loop;
     if (select r.status from sync.runs r where r.id = v_run) in ('cancelled', 'paused') then
         summary := (select jsonb_build_object('run_id', r.id, 'status', r.status, 'counts', r.counts, 'progress', r.progress,

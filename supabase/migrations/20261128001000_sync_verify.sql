@@ -137,6 +137,8 @@ declare
     v_orphans jsonb := '{}';
     v_n bigint;
     v_drift_ids bigint[];
+    v_t timestamptz;
+    v_rows integer;
 begin
     select * into e from sync.entities where name = p_entity;
     v_live := case when e.has_deleted_at then 'x.deleted_at is null' else 'true' end;
@@ -206,7 +208,12 @@ begin
                into v_lo, v_hi;
             v_lo := v_lo - 1;
             while v_lo < v_hi loop
-                perform sync._read_source(p_entity, null, v_lo, v_chunk);
+                -- The guest's pause between chunks (source_load), as a backfill's.
+                if v_t is not null then
+                    perform sync._source_pause(v_rows, v_t);
+                end if;
+                v_t := clock_timestamp();
+                v_rows := sync._read_source(p_entity, null, v_lo, v_chunk);
                 v_part := sync._drift_check(p_entity, case when p_drift_ids is null then 10 else greatest(10, least(p_drift_ids, v_chunk)) end);
                 if p_drift_ids is not null and coalesce(cardinality(v_drift_ids), 0) < p_drift_ids then
                     v_drift_ids := coalesce(v_drift_ids, '{}')

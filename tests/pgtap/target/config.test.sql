@@ -6,7 +6,7 @@
 -- that completed shows, whatever error came after it (a CHECK constraint that refuses the write
 -- itself aborts the statement first, so it does not count).
 begin;
-select plan(16);
+select plan(18);
 
 create sequence test.config_writes;
 create function test.count_config_write() returns trigger language plpgsql as $$
@@ -23,7 +23,8 @@ create trigger count_writes after insert or update or delete on sync.config_audi
 select is(sync.get_config() - 'entities' - 'alerts',
           '{"batch_size": 5000, "backfill_batch_size": 20000, "tick_budget_seconds": 50, "schedule_interval": "1 minute", "transport": "fdw",
             "capture": "trigger", "polling": {"overlap_seconds": 300, "reconcile_minutes": 10}, "auto_repair": true, "verify_after_run": true, "retry": {"attempts": 5, "backoff_ms": 200, "max_backoff_ms": 30000},
-            "retention": {"inbox_days": 7, "runs_days": 90, "audit_days": 90, "conflicts_days": 90, "alerts_days": 90, "logs_days": 2}, "quarantine_retry_minutes": [5, 15, 60, 240], "manual_runs_per_minute": 6}'::jsonb,
+            "retention": {"inbox_days": 7, "runs_days": 90, "audit_days": 90, "conflicts_days": 90, "alerts_days": 90, "logs_days": 2}, "quarantine_retry_minutes": [5, 15, 60, 240], "manual_runs_per_minute": 6,
+            "source_load": {"max_rows_per_second": null, "pause_ms": 0}}'::jsonb,
           'defaults as api.md lists them');
 select is(sync.get_config() -> 'entities' -> 'patients',
           '{"enabled": true, "conflict_strategy": "source_wins", "tie": "source"}'::jsonb,
@@ -44,6 +45,10 @@ select throws_ok($$ select sync.set_config('{"retry": {"backoff_ms": 50000}}') $
                  'retry.max_backoff_ms must not be below retry.backoff_ms', 'cross-field rules hold');
 select throws_ok($$ select sync.set_config('{"alerts": {"destinations": {"webhook_url": "ftp://x"}}}') $$, 'SY400',
                  'alerts.destinations.webhook_url is not a valid http(s) URL: "ftp://x"', 'destinations are validated');
+select throws_ok($$ select sync.set_config('{"source_load": {"max_rows_per_second": 0}}') $$, 'SY400',
+                 'source_load.max_rows_per_second must be null (unlimited) or a number >= 1, got 0', 'source_load is validated');
+select throws_ok($$ select sync.set_config('{"source_load": {"pause": 10}}') $$, 'SY400',
+                 'unknown configuration key "source_load.pause"', 'source_load takes its two keys only');
 select is(pg_sequence_last_value('test.config_writes'), null, 'refused patches write nothing, not even a write rolled back later');
 select results_eq($$ select settings, (select count(*)::integer from sync.config_audit) from sync.config $$,
                   $$ values ('{}'::jsonb, 0) $$, 'refused patches change nothing and audit nothing');
