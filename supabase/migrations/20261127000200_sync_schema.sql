@@ -188,7 +188,7 @@ create table sync.conflicts (
     target_id uuid,
     inbox_id bigint references sync.inbox (id),
     op text not null check (op in ('upsert', 'delete')),
-    strategy text not null check (strategy in ('source_wins', 'target_wins', 'merge', 'manual')),
+    strategy text not null check (strategy in ('source_wins', 'target_wins', 'merge', 'newest_wins', 'manual')),
     status text not null check (status in ('open', 'resolved')),
     decision text check (decision in ('accept_source', 'keep_target', 'custom', 'merged')),
     columns text[] not null,
@@ -313,7 +313,8 @@ create unlogged table sync.work_w (
     target_image jsonb,    -- the target row's current values of the written columns
     tcols text[],          -- columns changed on the target side since the sync wrote them
     scols text[],          -- columns the source changes now
-    source_data jsonb      -- the source's mapped row before a merge kept target values
+    source_data jsonb,     -- the source's mapped row before a merge kept target values
+    keep boolean not null default false  -- a conflict whose strategy keeps the target row
 );
 
 -- The stored copies of row images compress with lz4 where the server has it (hosted Supabase

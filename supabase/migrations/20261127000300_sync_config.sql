@@ -248,9 +248,17 @@ begin
                 if jsonb_typeof(v_subvalue -> 'enabled') <> 'boolean' then
                     perform sync._raise(400, format('entities.%s.enabled must be true or false, got %s', v_sub, v_subvalue -> 'enabled'));
                 end if;
-                if (v_subvalue -> 'conflict_strategy') not in ('"source_wins"', '"target_wins"', '"merge"', '"manual"') then
-                    perform sync._raise(400, format('entities.%s.conflict_strategy must be source_wins, target_wins, merge or manual, got %s',
+                if (v_subvalue -> 'conflict_strategy') not in ('"source_wins"', '"target_wins"', '"merge"', '"newest_wins"', '"manual"') then
+                    perform sync._raise(400, format('entities.%s.conflict_strategy must be source_wins, target_wins, merge, newest_wins or manual, got %s',
                         v_sub, v_subvalue -> 'conflict_strategy'));
+                end if;
+                -- newest_wins compares the legacy row's timestamp (the registry's poll_column) with the
+                -- target row's updated_at: only for entities that have both.
+                if v_subvalue -> 'conflict_strategy' = '"newest_wins"'
+                   and not exists (select 1 from sync.entities e
+                                    where e.name = v_sub and e.poll_column is not null and 'updated_at' = any (e.write_columns)) then
+                    perform sync._raise(400, format('entities.%s.conflict_strategy newest_wins needs a timestamp on both sides (the legacy row''s updated_at and the target''s); %s has none: use source_wins, target_wins, merge or manual',
+                        v_sub, v_sub));
                 end if;
                 if (v_subvalue -> 'tie') not in ('"source"', '"target"') then
                     perform sync._raise(400, format('entities.%s.tie must be source or target, got %s', v_sub, v_subvalue -> 'tie'));

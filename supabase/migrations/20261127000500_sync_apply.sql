@@ -183,6 +183,18 @@ begin
 end;
 $$;
 
+-- newest_wins (engine.md §5): true when the target row changed after the source row, by their
+-- updated_at (the written image's, against the transformed source row's); ties go to the source.
+create function sync._target_newer(p_target jsonb, p_source jsonb)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce((p_target ->> 'updated_at')::timestamptz > (p_source ->> 'updated_at')::timestamptz, false);
+$$;
+revoke execute on function sync._target_newer(jsonb, jsonb) from public;
+
 -- Applies the changes of one entity, set-based. With p_from_inbox (a tick) the work set is the
 -- entity's pending inbox rows; without it (a backfill chunk) the caller has
 -- filled sync.work_in straight from the source, and only rows that park or are quarantined enter
@@ -305,7 +317,9 @@ begin
         if exists (select 1 from sync.work_del d where cardinality(d.tcols) > 0) then
             update sync.work_del d set keep = true
              where cardinality(d.tcols) > 0
-               and (v_strategy in ('target_wins', 'manual') or (v_strategy = 'merge' and v_tie = 'target'));
+               and (v_strategy in ('target_wins', 'manual') or (v_strategy = 'merge' and v_tie = 'target')
+                    -- newest_wins: a delete is as new as its capture; a target edit after it stays.
+                    or v_strategy = 'newest_wins' and sync._target_newer(d.target_image, jsonb_build_object('updated_at', d.captured_at)));
             insert into sync.conflicts as k (entity, legacy_id, target_id, inbox_id, op, strategy, status, decision, columns,
                                              source_image, target_image, base_image, resolved_at, resolved_by)
             select p_entity, d.legacy_id, d.target_id, d.inbox_id, 'delete', v_strategy,
@@ -399,7 +413,9 @@ begin
         select p_entity, w.legacy_id, w.id, w.inbox_id, 'upsert', v_strategy,
                case when v_strategy = 'manual' then 'open' else 'resolved' end,
                case v_strategy when 'source_wins' then 'accept_source' when 'target_wins' then 'keep_target'
-                               when 'merge' then 'merged' end,
+                               when 'merge' then 'merged'
+                               when 'newest_wins' then case when sync._target_newer(w.target_image, w.data) then 'keep_target'
+                                                            else 'accept_source' end end,
                w.tcols, w.data, w.target_image, w.base,
                case when v_strategy <> 'manual' then now() end, case when v_strategy <> 'manual' then 'sync' end
           from sync.work_w w where cardinality(w.tcols) > 0
@@ -408,17 +424,20 @@ begin
                       target_image = excluded.target_image, columns = excluded.columns, created_at = now();
         get diagnostics v_n = row_count;
         v_counts := v_counts || jsonb_build_object('conflicts', coalesce((v_counts ->> 'conflicts')::integer, 0) + v_n);
-        if v_strategy in ('target_wins', 'manual') then
-            -- Held (manual) or kept (target_wins): the target row is not written. The conflict keeps
-            -- the transformed row (source_image), so that resolving it applies exactly that.
+        if v_strategy in ('target_wins', 'manual', 'newest_wins') then
+            -- Held (manual) or kept (target_wins; newest_wins where the target row changed last): the
+            -- target row is not written. The conflict keeps the transformed row (source_image), so
+            -- that resolving it applies exactly that.
+            update sync.work_w w set keep = true
+             where cardinality(w.tcols) > 0 and (v_strategy <> 'newest_wins' or sync._target_newer(w.target_image, w.data));
             update sync.inbox i set status = case when v_strategy = 'manual' then 'conflict' else 'applied' end,
                                     applied_at = case when v_strategy = 'manual' then null else now() end,
                                     reason = case when v_strategy = 'manual' then null else 'kept target' end, run_id = p_run_id
-              from sync.work_w w where i.id = w.inbox_id and cardinality(w.tcols) > 0;
+              from sync.work_w w where i.id = w.inbox_id and w.keep;
             update sync.id_map m set source_version = greatest(m.source_version, w.source_version), source_image = w.data
-              from sync.work_w w where m.entity = p_entity and m.legacy_id = w.legacy_id and cardinality(w.tcols) > 0
-               and v_strategy = 'target_wins';
-            delete from sync.work_w w where cardinality(w.tcols) > 0;
+              from sync.work_w w where m.entity = p_entity and m.legacy_id = w.legacy_id and w.keep
+               and v_strategy <> 'manual';
+            delete from sync.work_w w where w.keep;
         end if;
     end if;
     if v_strategy = 'merge' then

@@ -6,7 +6,7 @@
 -- that completed shows, whatever error came after it (a CHECK constraint that refuses the write
 -- itself aborts the statement first, so it does not count).
 begin;
-select plan(18);
+select plan(19);
 
 create sequence test.config_writes;
 create function test.count_config_write() returns trigger language plpgsql as $$
@@ -39,8 +39,11 @@ select throws_ok($$ select sync.set_config('{"batch_size": "big"}') $$, 'SY400',
 select throws_ok($$ select sync.set_config('{"entities": {"widgets": {"enabled": false}}}') $$, 'SY400',
                  'unknown entity "widgets" in entities', 'an unknown entity is refused');
 select throws_ok($$ select sync.set_config('{"entities": {"patients": {"conflict_strategy": "newest"}}}') $$, 'SY400',
-                 'entities.patients.conflict_strategy must be source_wins, target_wins, merge or manual, got "newest"',
+                 'entities.patients.conflict_strategy must be source_wins, target_wins, merge, newest_wins or manual, got "newest"',
                  'an unknown strategy is refused');
+select throws_ok($$ select sync.set_config('{"entities": {"profiles": {"conflict_strategy": "newest_wins"}}}') $$, 'SY400',
+                 'entities.profiles.conflict_strategy newest_wins needs a timestamp on both sides (the legacy row''s updated_at and the target''s); profiles has none: use source_wins, target_wins, merge or manual',
+                 'newest_wins is refused for an entity without timestamps on both sides');
 select throws_ok($$ select sync.set_config('{"retry": {"backoff_ms": 50000}}') $$, 'SY400',
                  'retry.max_backoff_ms must not be below retry.backoff_ms', 'cross-field rules hold');
 select throws_ok($$ select sync.set_config('{"alerts": {"destinations": {"webhook_url": "ftp://x"}}}') $$, 'SY400',

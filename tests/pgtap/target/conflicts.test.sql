@@ -1,8 +1,8 @@
 -- Target-side edits (engine.md §5), on offices: source_wins, target_wins, merge (column changed
--- only in the source, only in the target, in both, with either tie rule), a delete meeting an
--- edit, manual (held, then each resolution; re-resolving refused), with exact rows.
+-- only in the source, only in the target, in both, with either tie rule), newest_wins (either side
+-- newer, a tie, a delete), a delete meeting an edit, manual (held, then each resolution; re-resolving refused), with exact rows.
 begin;
-select plan(30);
+select plan(40);
 
 create function pg_temp.office(p_version bigint, p_name text, p_phone text, p_address text default '12 Main St')
 returns bigint language sql as $$
@@ -103,6 +103,41 @@ select is(test.apply('offices'), '{"deleted": 1, "conflicts": 1}', 'merge: a del
 select is((select deleted_at from public.offices), '2026-04-04 00:00:00+00'::timestamptz, 'the source delete wins the tie');
 select results_eq($$ select op, decision, columns from sync.conflicts order by id desc limit 1 $$,
                   $$ values ('delete'::text, 'merged'::text, '{phone}'::text[]) $$, 'and the conflict is recorded');
+
+-- newest_wins: the side whose row changed last wins, by updated_at on both sides; ties go to the source.
+select sync.set_config('{"entities": {"offices": {"conflict_strategy": "newest_wins", "tie": null}}}');
+create function pg_temp.office2(p_version bigint, p_name text, p_updated text)
+returns bigint language sql as $$
+    select test.change('offices', 2, jsonb_build_object('name', p_name, 'phone', '222', 'address', '', 'city', '',
+           'state', '', 'zip_code', '', 'is_active', true, 'created_at', '2026-01-01T00:00:00+00:00',
+           'updated_at', p_updated), '2026-01-01', p_version);
+$$;
+select pg_temp.office2(11, 'N1', '2026-03-01T00:00:00+00:00');
+select is(test.apply('offices'), '{"inserted": 1}', 'newest_wins: the office is synced');
+update public.offices set phone = 'NT1', updated_at = '2026-03-05' where legacy_office_id = 2;
+select pg_temp.office2(12, 'N2', '2026-03-03T00:00:00+00:00');
+select is(test.apply('offices'), '{"conflicts": 1}', 'newest_wins: a source change older than the target edit');
+select results_eq($$ select name, phone, updated_at from public.offices where legacy_office_id = 2 $$,
+                  $$ values ('N1'::text, 'NT1'::text, '2026-03-05 00:00:00+00'::timestamptz) $$, 'keeps the newer target row');
+select results_eq($$ select strategy, decision, columns, (select status from sync.inbox where entity = 'offices' order by id desc limit 1)
+                       from sync.conflicts order by id desc limit 1 $$,
+                  $$ values ('newest_wins'::text, 'keep_target'::text, '{phone,updated_at}'::text[], 'applied'::text) $$,
+                  'and records it, the change closed as kept');
+update public.offices set phone = 'NT2', updated_at = '2026-03-06' where legacy_office_id = 2;
+select pg_temp.office2(13, 'N3', '2026-03-07T00:00:00+00:00');
+select is(test.apply('offices'), '{"updated": 1, "conflicts": 1}', 'newest_wins: a source change newer than the target edit');
+select results_eq($$ select name, phone, updated_at from public.offices where legacy_office_id = 2 $$,
+                  $$ values ('N3'::text, '222'::text, '2026-03-07 00:00:00+00'::timestamptz) $$, 'overwrites the target row');
+update public.offices set phone = 'NT3', updated_at = '2026-03-08' where legacy_office_id = 2;
+select pg_temp.office2(14, 'N4', '2026-03-08T00:00:00+00:00');
+select is(test.apply('offices'), '{"updated": 1, "conflicts": 1}', 'newest_wins: the same updated_at on both sides');
+select results_eq($$ select (select phone from public.offices where legacy_office_id = 2), decision from sync.conflicts order by id desc limit 1 $$,
+                  $$ values ('222'::text, 'accept_source'::text) $$, 'a tie goes to the source');
+update public.offices set phone = 'NT4', updated_at = '2026-04-02' where legacy_office_id = 2;
+select test.gone('offices', 2, '2026-04-01', 15);
+select is(test.apply('offices'), '{"conflicts": 1}', 'newest_wins: a delete captured before the target edit');
+select results_eq($$ select deleted_at, phone from public.offices where legacy_office_id = 2 $$,
+                  $$ values (null::timestamptz, 'NT4'::text) $$, 'keeps the row');
 
 select * from finish();
 rollback;
