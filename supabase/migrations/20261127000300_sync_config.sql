@@ -26,6 +26,7 @@ as $$
         'capture', 'trigger',
         'polling', jsonb_build_object('overlap_seconds', 300, 'reconcile_minutes', 10),
         'auto_repair', true,
+        'auto_rebuild_mappings', false,
         'verify_after_run', true,
         'retry', jsonb_build_object('attempts', 5, 'backoff_ms', 200, 'max_backoff_ms', 30000),
         'alerts', jsonb_build_object(
@@ -173,9 +174,9 @@ begin
             if jsonb_typeof(v_value) <> 'boolean' then
                 perform sync._raise(400, format('verify_after_run must be true or false, got %s', v_value));
             end if;
-        when 'auto_repair' then
+        when 'auto_repair', 'auto_rebuild_mappings' then
             if jsonb_typeof(v_value) <> 'boolean' then
-                perform sync._raise(400, format('auto_repair must be true or false, got %s', v_value));
+                perform sync._raise(400, format('%s must be true or false, got %s', v_key, v_value));
             end if;
         when 'retry', 'retention', 'alerts' then
             if jsonb_typeof(v_value) <> 'object' then

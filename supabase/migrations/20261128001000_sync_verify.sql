@@ -184,6 +184,17 @@ begin
                and not exists (select 1 from %1$s x where x.id = m.target_id and x.%2$I = m.legacy_id) $q$,
             e.target_table, e.legacy_id_column) into v_n using p_entity;
         v_integrity := v_integrity || jsonb_build_object('map_without_target', v_n);
+        -- A reseed (engine.md §4): mapped rows gone from the target while a row with the same legacy
+        -- id lives there under another UUID.
+        if v_n > 0 then
+            execute format($q$
+                select count(*) from sync.id_map m
+                  join %1$s x on x.%2$I = m.legacy_id and x.id <> m.target_id
+                 where m.entity = $1 and not m.deleted
+                   and not exists (select 1 from %1$s y where y.id = m.target_id) $q$,
+                e.target_table, e.legacy_id_column) into v_n using p_entity;
+            v_integrity := v_integrity || jsonb_build_object('reseeded', v_n);
+        end if;
         -- Live rows whose parent (a registered, soft-deleting target table) is soft-deleted.
         for v_fk in
             select a.attname as fk, p.name as parent, p.target_table as parent_table
@@ -286,12 +297,26 @@ declare
     v_all jsonb := '{}';
     v_repaired jsonb := '{}';
     v_ok boolean := true;
+    v_rebuilt jsonb;
     v_repair boolean := coalesce(p_repair, (sync.get_config() ->> 'auto_repair')::boolean);
 begin
     for v_entity in select o.name from sync._apply_order() o
                      where (p_entities is null or o.name = any (p_entities))
                        and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true) loop
         v_one := sync._verify_entity(v_entity, p_deep, p_sample, p_light);
+        -- A reseeded target (engine.md §4): repairs through the stale map would write rows against
+        -- UUIDs that are gone. With auto_rebuild_mappings the map is rebuilt now and the entity
+        -- verified again (the result keeps what was found); otherwise nothing more is repaired and
+        -- the target_reseeded alert names sync.rebuild_mappings().
+        if coalesce((v_one #>> '{integrity,reseeded}')::bigint, 0) > 0 then
+            if (sync.get_config() ->> 'auto_rebuild_mappings')::boolean and v_rebuilt is null then
+                v_rebuilt := sync.rebuild_mappings('sync (auto_rebuild_mappings)');
+                v_one := jsonb_set(sync._verify_entity(v_entity, p_deep, p_sample, p_light), '{integrity,reseeded}',
+                                   v_one #> '{integrity,reseeded}');
+            else
+                v_repair := false;
+            end if;
+        end if;
         if v_repair and jsonb_array_length(v_one -> 'repairable') > 0 then
             v_repaired := v_repaired || jsonb_build_object(v_entity,
                 sync._repair(p_run_id, v_entity, array(select x::bigint from jsonb_array_elements_text(v_one -> 'repairable') x)));
@@ -300,7 +325,8 @@ begin
         v_all := v_all || jsonb_build_object(v_entity, v_one - 'repairable');
     end loop;
     return jsonb_build_object('ok', v_ok, 'deep', p_deep, 'entities', v_all, 'repaired', v_repaired,
-                              'ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000));
+                              'ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000))
+           || case when v_rebuilt is not null then jsonb_build_object('rebuilt_mappings', v_rebuilt) else '{}' end;
 end;
 $$;
 

@@ -102,14 +102,20 @@ begin
                                jsonb_build_object('run_id', v_verify.id), 'the last verification is clean');
     v_out := v_out || jsonb_strip_nulls(jsonb_build_object('verification_failed', v_state));
     for v_entity, v_x in select e.key, e.value from jsonb_each(coalesce(v_verify.summary -> 'entities', '{}')) e loop
+        -- A reseed: mapped rows gone while rows with the same legacy ids live under new UUIDs.
         v_state := sync._condition(
-            (v_x #>> '{integrity,map_without_target}')::bigint > 0
-                and (v_x #>> '{integrity,map_without_target}')::bigint * 2 >= greatest((v_x #>> '{counts,mapped}')::bigint, 1),
-            'target_reseed', 'info', 'target_reseed:' || v_entity,
-            format('%s: %s of %s mapped rows are gone from the target; if it was reseeded, run rebuild-mappings', v_entity,
-                   v_x #>> '{integrity,map_without_target}', v_x #>> '{counts,mapped}'),
-            jsonb_build_object('entity', v_entity, 'run_id', v_verify.id), 'the id map matches the target');
-        v_out := v_out || jsonb_strip_nulls(jsonb_build_object('target_reseed:' || v_entity, v_state));
+            coalesce((v_x #>> '{integrity,reseeded}')::bigint, 0) > 0,
+            'target_reseeded', 'info', 'target_reseeded:' || v_entity,
+            case when v_verify.summary -> 'rebuilt_mappings' is not null
+                 then format('%s: %s mapped rows were gone from the target while rows with the same legacy ids exist under new UUIDs (a reseed); sync.rebuild_mappings() ran (auto_rebuild_mappings): %s remapped, %s unmatched',
+                             v_entity, v_x #>> '{integrity,reseeded}',
+                             coalesce(v_verify.summary #>> array['rebuilt_mappings', 'entities', v_entity, 'remapped'], '0'),
+                             coalesce(v_verify.summary #>> array['rebuilt_mappings', 'entities', v_entity, 'unmatched'], '0'))
+                 else format('%s: %s mapped rows are gone from the target while rows with the same legacy ids exist under new UUIDs (a reseed): run sync.rebuild_mappings()',
+                             v_entity, v_x #>> '{integrity,reseeded}') end,
+            jsonb_build_object('entity', v_entity, 'run_id', v_verify.id, 'rebuilt', v_verify.summary ? 'rebuilt_mappings'),
+            'the id map matches the target');
+        v_out := v_out || jsonb_strip_nulls(jsonb_build_object('target_reseeded:' || v_entity, v_state));
     end loop;
 
     -- Parked rows older than the limit.

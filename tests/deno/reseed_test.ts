@@ -80,3 +80,61 @@ Deno.test("rebuild_mappings after a reseed with new UUIDs: the sync continues ex
     await p.close();
   }
 });
+
+Deno.test("a reseed is detected by verification (target_reseeded), and rebuilt by it with auto_rebuild_mappings", async () => {
+  const p = await freshPair("reseed_auto");
+  try {
+    await p.target`select sync.connect_source(${p.legacyConninfo})`;
+    await p.target`call sync.backfill(null, null)`;
+    // The reseed: offices reloaded under new UUIDs (their children follow them).
+    await p.target.begin(async (tx) => {
+      await tx`set local session_replication_role = replica`;
+      await tx`create temp table remap on commit drop as select id as old, gen_random_uuid() as new from public.offices`;
+      await tx`update public.offices x set id = r.new from remap r where r.old = x.id`;
+      const refs = await tx`select c.conrelid::regclass::text as t, a.attname::text as col from pg_constraint c
+                             join pg_attribute a on a.attrelid = c.conrelid and a.attnum = c.conkey[1]
+                            where c.contype = 'f' and c.confrelid = 'public.offices'::regclass`;
+      for (const { t, col } of refs) {
+        await tx.unsafe(`update ${t} x set ${col} = r.new from remap r where r.old = x.${col}`);
+      }
+    });
+    const [{ n: offices }] = await p.target`select count(*)::int as n from public.offices`;
+
+    // Off (the default): verification reports it and the alert names the call.
+    const [{ v }] = await p.target`select sync.verify(false) as v`;
+    deepStrictEqual(v.entities.offices.integrity.reseeded, offices);
+    deepStrictEqual(v.rebuilt_mappings, undefined);
+    await p.target`select sync.evaluate_alerts()`;
+    const alerts = await p.target`select severity, message from sync.alerts
+                                   where kind = 'target_reseeded' and resolved_at is null`;
+    deepStrictEqual([...alerts], [{
+      severity: "info",
+      message: `offices: ${offices} mapped rows are gone from the target while rows with the same legacy ids exist ` +
+        "under new UUIDs (a reseed): run sync.rebuild_mappings()",
+    }]);
+
+    // On: the verification rebuilds the map itself and says so.
+    await p.target`select sync.set_config('{"auto_rebuild_mappings": true}')`;
+    const [{ v: w }] = await p.target`select sync.verify(false) as v`;
+    deepStrictEqual([w.rebuilt_mappings.entities.offices.remapped, w.rebuilt_mappings.unmatched], [offices, 0]);
+    await p.target`select sync.evaluate_alerts()`;
+    const [a] = await p.target`select message from sync.alerts where kind = 'target_reseeded' and resolved_at is null`;
+    deepStrictEqual(
+      a.message,
+      `offices: ${offices} mapped rows were gone from the target while rows with the same legacy ids exist under new ` +
+        `UUIDs (a reseed); sync.rebuild_mappings() ran (auto_rebuild_mappings): ${offices} remapped, 0 unmatched`,
+    );
+    const [{ who }] = await p.target`select caller as who from sync.audit where kind = 'mappings.rebuild'`;
+    deepStrictEqual(who, "sync (auto_rebuild_mappings)");
+    deepStrictEqual(await oracleDiff(p.target), []);
+    // The next verification is clean: the alert resolves itself.
+    const [{ v: x }] = await p.target`select sync.verify(false) as v`;
+    deepStrictEqual([x.ok, x.entities.offices.integrity.reseeded], [true, undefined]);
+    await p.target`select sync.evaluate_alerts()`;
+    const [{ n }] = await p.target`select count(*)::int as n from sync.alerts
+                                    where kind = 'target_reseeded' and resolved_at is null`;
+    deepStrictEqual(n, 0);
+  } finally {
+    await p.close();
+  }
+});

@@ -45,15 +45,15 @@ values ('patients', 5, 'upsert', 1, now(), 'parked', now() - interval '2 hours')
 insert into sync.runs (mode, status, started_at, ended_at, summary)
 values ('verify', 'succeeded', now(), now(), '{"ok": false, "repaired": {}, "entities": {
           "offices": {"ok": false, "gaps": {"missing": 4, "orphaned": 3}, "counts": {"mapped": 10},
-                      "integrity": {"map_without_target": 6}}}}');
+                      "integrity": {"map_without_target": 6, "reseeded": 5}}}}');
 select is(sync.evaluate_alerts() - 'no_success', '{"gaps": "firing", "parked_stale": "firing", "verification_failed": "firing",
-                                                    "target_reseed:offices": "firing"}',
+                                                    "target_reseeded:offices": "firing"}',
           'parked rows, gaps, a failed verification and a reseed fire');
 select is((select jsonb_agg(jsonb_build_array(kind, severity, message) order by kind) from sync.alerts
-            where resolved_at is null and kind in ('gaps', 'parked_stale', 'target_reseed', 'verification_failed')),
+            where resolved_at is null and kind in ('gaps', 'parked_stale', 'target_reseeded', 'verification_failed')),
           '[["gaps", "warning", "verification found 7 gaps it did not repair"],
             ["parked_stale", "warning", "1 changes parked for more than 60 minutes (their parents never came)"],
-            ["target_reseed", "info", "offices: 6 of 10 mapped rows are gone from the target; if it was reseeded, run rebuild-mappings"],
+            ["target_reseeded", "info", "offices: 5 mapped rows are gone from the target while rows with the same legacy ids exist under new UUIDs (a reseed): run sync.rebuild_mappings()"],
             ["verification_failed", "warning", "verification found problems it did not repair in offices"]]',
           'named exactly, without row values');
 

@@ -22,7 +22,7 @@ create trigger count_writes after insert or update or delete on sync.config_audi
 
 select is(sync.get_config() - 'entities' - 'alerts',
           '{"batch_size": 5000, "backfill_batch_size": 20000, "tick_budget_seconds": 50, "schedule_interval": "1 minute", "transport": "fdw",
-            "capture": "trigger", "polling": {"overlap_seconds": 300, "reconcile_minutes": 10}, "auto_repair": true, "verify_after_run": true, "retry": {"attempts": 5, "backoff_ms": 200, "max_backoff_ms": 30000},
+            "capture": "trigger", "polling": {"overlap_seconds": 300, "reconcile_minutes": 10}, "auto_repair": true, "auto_rebuild_mappings": false, "verify_after_run": true, "retry": {"attempts": 5, "backoff_ms": 200, "max_backoff_ms": 30000},
             "retention": {"inbox_days": 7, "runs_days": 90, "audit_days": 90, "conflicts_days": 90, "alerts_days": 90, "logs_days": 2}, "quarantine_retry_minutes": [5, 15, 60, 240], "manual_runs_per_minute": 6,
             "source_load": {"max_rows_per_second": null, "pause_ms": 0}}'::jsonb,
           'defaults as api.md lists them');
