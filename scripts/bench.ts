@@ -68,7 +68,7 @@ interface Result {
 }
 const results: Result[] = [];
 /** Measures that run only when `--only` names them: slower or older variants of a default measure. */
-const OPT_IN = ["steady_loop", "mode"];
+const OPT_IN = ["steady_loop", "mode", "guest"];
 /** True when measure `m` runs: a prefix match with `--only`; without it every measure but the opt-in ones. */
 const want = (m: string) => only ? m.startsWith(only) : !OPT_IN.some((p) => m.startsWith(p));
 /** True when an opt-in group runs: `--only` names it (or one of its measures). */
@@ -116,6 +116,154 @@ async function backfill(why: string) {
 const SMALL_ENTITY = 1000;
 let writeFloor: WriteFloor = { rows: 0, ms: 0, entities: {} };
 const backfillRate = () => backfillRun ? Number(backfillRun.summary.progress.done) / backfillRun.secs : 0;
+
+if (optIn("guest")) {
+  // The guest's impact (engine.md §1, issue 15): the legacy application's throughput (Django-like units of work from 4
+  // clients, as many as they can) with no backfill, while the first full backfill runs unthrottled, and while it
+  // runs throttled by source_load; interleaved windows, the order rotated each round (the noise here is ±20 %).
+  // Source and target share this machine's 2 cores, so the unthrottled figure includes the target's own work.
+  const throttle = { max_rows_per_second: Number(option(args, "guest-rows-per-second") ?? 5000), pause_ms: 0 };
+  log(
+    `guest impact: the Django-like stream alone, beside a backfill unthrottled, and throttled (${
+      JSON.stringify(throttle)
+    }) ...`,
+  );
+  const app = postgres(legacyUrl, { max: 4, onnotice: () => {} });
+  const runner = postgres(targetUrl, { max: 1, onnotice: () => {} });
+  let running: Promise<unknown> | undefined;
+  let finished = false;
+  const stop = async () => {
+    if (!running) return;
+    await target`select sync.pause_run(r.id) from sync.runs r where r.mode = 'backfill' and r.status = 'running'`;
+    await running;
+    running = undefined;
+  };
+  // What an unthrottled backfill asks of the source alone: its chunked reads through the FDW, back to back, the rows
+  // discarded (on a deployment the target's own work runs on another machine; here it shares the 2 cores).
+  let reading: Promise<void> | undefined;
+  let readStop = false;
+  const reader = postgres(targetUrl, { max: 1, onnotice: () => {} });
+  const reads = async () => {
+    const tables = await reader`select split_part(source_table, '.', 2) as t from sync.entities order by name`;
+    for (let i = 0; !readStop; i++) {
+      const { t } = tables[i % tables.length];
+      for (let lo = 0; !readStop; lo += 20000) {
+        const [{ n }] = await reader.unsafe(
+          `select count(*)::int as n, sum(octet_length(to_jsonb(s)::text)) as b from sync_src.${t} s
+            where s.id > ${lo} and s.id <= ${lo + 20000}`,
+        );
+        if (n === 0) break;
+      }
+    }
+  };
+  const stopReads = async () => {
+    readStop = true;
+    await reading;
+    reading = undefined;
+    readStop = false;
+  };
+  const states: Record<string, () => Promise<void>> = {
+    none: async () => {
+      await stop();
+      await stopReads();
+    },
+    source_reads: async () => {
+      await stop();
+      reading ??= reads();
+      await new Promise((r) => setTimeout(r, 500));
+    },
+    unthrottled: async () => {
+      await stopReads();
+      await target`select sync.set_config('{"source_load": {"max_rows_per_second": null}}')`;
+      running ??= runner`call sync.backfill(null, null)`.then(([r]) => {
+        if (r.summary.status === "succeeded") finished = true;
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+    },
+    throttled: async () => {
+      await stopReads();
+      await target`select sync.set_config(${target.json({ source_load: throttle })})`;
+      running ??= runner`call sync.backfill(null, null)`.then(([r]) => {
+        if (r.summary.status === "succeeded") finished = true;
+      });
+      await new Promise((r) => setTimeout(r, 1000));
+    },
+  };
+  // The CPU the sync's sessions spend on the source (their backends, application_name legacy-sync) against the
+  // target's backfill backend, over the unthrottled windows: what a backfill costs the source wherever the target
+  // runs (here both share the cores the application saturates).
+  const cpu = { source: 0, target: 0, secs: 0 };
+  const cpuOf = async () => {
+    const src = await app`select pid from pg_stat_activity where application_name = 'legacy-sync'`;
+    const [t] =
+      await target`select pid from pg_stat_activity where query like 'call sync.backfill%' and pid <> pg_backend_pid()`;
+    return { src: src.map((r) => r.pid as number), tgt: (t?.pid ?? 0) as number };
+  };
+  const ticks = async (pid: number) => {
+    try {
+      const f = (await Deno.readTextFile(`/proc/${pid}/stat`)).split(") ")[1].split(" ");
+      return (Number(f[11]) + Number(f[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+    } catch {
+      return 0;
+    }
+  };
+  const sum: Record<string, number> = {};
+  const entries = Object.entries(states);
+  for (let i = 0; i < 3; i++) {
+    for (const [k, setup] of [...entries.slice(i), ...entries.slice(0, i)]) {
+      await setup();
+      const pids = k === "unthrottled" ? await cpuOf() : undefined;
+      const before = pids && await Promise.all([...pids.src, pids.tgt].map(ticks));
+      const end = performance.now() + 4000;
+      let n = 0;
+      await Promise.all([0, 1, 2, 3].map(async () => {
+        while (performance.now() < end) {
+          await app.begin((tx) => tx`select demo_gen.stream_step()`).catch(() => {});
+          n++;
+        }
+      }));
+      if (pids && before) {
+        const after = await Promise.all([...pids.src, pids.tgt].map(ticks));
+        const d = after.map((a, j) => a - before[j]);
+        cpu.source += d.slice(0, -1).reduce((x, y) => x + y, 0);
+        cpu.target += d[d.length - 1];
+        cpu.secs += 4;
+      }
+      sum[k] = (sum[k] ?? 0) + n / 4 / 3;
+    }
+  }
+  results.push({
+    measure: "guest_source_cpu_cores",
+    value: round(cpu.source / cpu.secs),
+    unit: "cores",
+    reference: round(cpu.target / cpu.secs),
+    ratio: round(cpu.source / Math.max(cpu.target, 0.01)),
+    bar:
+      "report: CPU of the sync's source sessions during an unthrottled backfill (reference: the target's backend); " +
+      "on a source of N cores the backfill takes about value / N of it",
+    pass: true,
+  });
+  await stop();
+  await stopReads();
+  await reader.end();
+  await target`select sync.set_config('{"source_load": null}')`;
+  if (finished) log("guest impact: the backfill finished inside the windows; use a larger --scale");
+  for (const k of ["source_reads", "unthrottled", "throttled"]) {
+    results.push({
+      measure: `guest_app_throughput_${k}`,
+      value: Math.round(sum[k]),
+      unit: "tx/s",
+      reference: Math.round(sum.none),
+      ratio: round(sum[k] / sum.none),
+      bar: `>= 0.9 x the application alone${k === "throttled" ? ` (source_load ${JSON.stringify(throttle)})` : ""}${
+        k === "source_reads" ? " (the unthrottled backfill's reads alone, the target's work elsewhere)" : ""
+      }${finished ? "; the backfill finished early" : ""}`,
+      pass: sum[k] / sum.none >= 0.9 && !finished,
+    });
+  }
+  await app.end();
+  await runner.end();
+}
 
 if (want("backfill")) {
   const { summary, secs } = await backfill("end to end");
