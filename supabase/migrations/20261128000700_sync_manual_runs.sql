@@ -37,51 +37,155 @@ begin
 end;
 $$;
 
--- What an apply of the next batch would do, without doing it: one bounded pull (FDW transport; over
--- the HTTP bridge, what is already in the inbox) and one apply step in a subtransaction that is
--- rolled back. Returns {counts, samples, changes}: samples are up to 3 changes per entity with their
--- outcome and, when applied, the target row the apply would write.
-create function sync._dry_run(p_entities text[])
+-- The written columns of the target rows of an entity's legacy ids (those mapped), as the sync
+-- compares them: what a dry run diffs before and after its rolled-back apply.
+create function sync._target_images(p_entity text, p_legacy_ids bigint[])
+returns table (legacy_id bigint, image jsonb)
+language plpgsql
+stable
+set search_path = ''
+as $$
+declare
+    e sync.entities;
+begin
+    select * into e from sync.entities where name = p_entity;
+    return query execute format(
+        'select m.legacy_id, %s from sync.id_map m join %s t on t.id = m.target_id where m.entity = $1 and m.legacy_id = any ($2)',
+        sync._image_expr(e.write_columns, 't'), e.target_table)
+    using p_entity, p_legacy_ids;
+end;
+$$;
+
+-- A dry run's report of one entity's rows (p_before: {legacy id: image} before the apply, read
+-- again after it): per row insert, update (with the columns that change) or unchanged, and for a
+-- change not written its inbox outcome and reason; the columns counted over the updates, and up
+-- to 3 sample rows. Returns {columns: {column: n}, samples: [...]}.
+create function sync._dry_diff(p_run_id bigint, p_entity text, p_ids bigint[], p_before jsonb)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    with a as (select * from sync._target_images(p_entity, p_ids)),
+         r as (select g.id as legacy_id, a.image as after, p_before -> g.id::text as before, i.status, i.reason, i.op
+                 from unnest(p_ids) g (id)
+                 left join a on a.legacy_id = g.id
+                 left join lateral (select i.status, i.reason, i.op from sync.inbox i
+                                     where i.run_id = p_run_id and i.entity = p_entity and i.legacy_id = g.id
+                                     order by i.id desc limit 1) i on true),
+         d as (select r.*, case when r.status in ('parked', 'quarantined', 'conflict', 'skipped') then r.status
+                                when r.op = 'delete' or r.after is null and r.before is not null
+                                     then case when r.before is null then 'unchanged' else 'delete' end
+                                when r.after is null then coalesce(r.status, 'not written')
+                                when r.before is null then 'insert'
+                                when r.before = r.after then 'unchanged' else 'update' end as change,
+                      array(select k.key from jsonb_each(r.after) k
+                             where r.before is not null and k.value is distinct from r.before -> k.key order by k.key) as columns
+                 from r)
+    select jsonb_build_object(
+        'columns', coalesce((select jsonb_object_agg(c, n) from (select c, count(*) as n from d, unnest(d.columns) c
+                                                                 where d.change = 'update' group by c) x), '{}'),
+        'samples', coalesce((select jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+                                 'legacy_id', s.legacy_id, 'change', s.change, 'reason', s.reason,
+                                 'columns', case when s.change = 'update' then to_jsonb(s.columns) end,
+                                 'target', s.after)) order by s.legacy_id)
+                               from (select * from d order by d.legacy_id limit 3) s), '[]'));
+$$;
+
+-- What an apply would do, without doing it, in a subtransaction that is rolled back (target rows,
+-- id map, inbox, the remote prune). By default the next batch: one bounded pull (FDW transport;
+-- over the HTTP bridge, what is already in the inbox) and one apply step. With p_all, a full
+-- backfill of the entities, chunk by chunk, within tick_budget_seconds (complete: false when the
+-- budget ran out first). Returns {counts: {entity: {outcome: n}}, columns: {entity: {column: n}}
+-- (the columns the updates change), samples: {entity: up to 3 rows with their change, columns,
+-- reason and the target row the apply would write}, changes, pulled, all, complete}.
+create function sync._dry_run(p_entities text[], p_all boolean default false)
 returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
     v_config jsonb := sync.get_config();
+    v_deadline timestamptz := pg_catalog.clock_timestamp()
+                              + make_interval(secs => (v_config ->> 'tick_budget_seconds')::integer);
     v_run bigint;
     v_pull jsonb;
     v_step jsonb;
     v_result jsonb;
+    v_counts jsonb := '{}';
+    v_columns jsonb := '{}';
+    v_samples jsonb := '{}';
+    v_before jsonb;
+    v_diff jsonb;
+    v_ids bigint[];
+    v_entity text;
+    v_pk text;
+    v_after bigint;
+    v_max bigint;
+    v_chunk integer := (v_config ->> 'backfill_batch_size')::integer;
+    v_complete boolean := true;
     v_state text;
     v_msg text;
 begin
     begin
         insert into sync.runs (mode, status, trigger) values ('dry_run', 'running', 'manual') returning id into v_run;
-        if v_config ->> 'transport' = 'fdw' then
-            v_pull := sync._pull(v_run, (v_config ->> 'batch_size')::integer);
-            if v_pull ? 'refused' then
-                perform sync._raise(409, format('the source was refused: %s', v_pull ->> 'refused'));
+        if p_all then
+            for v_entity, v_pk in select o.name, e.source_pk from sync._apply_order() o join sync.entities e on e.name = o.name
+                                   where (p_entities is null or o.name = any (p_entities)) and e.available order by o.depth, o.name loop
+                execute format('select coalesce(min(%1$I) - 1, 0), coalesce(max(%1$I), 0) from %2$s', v_pk,
+                               sync._source_relation(v_entity)) into v_after, v_max;
+                while v_after < v_max loop
+                    if pg_catalog.clock_timestamp() >= v_deadline then
+                        v_complete := false;
+                        exit;
+                    end if;
+                    perform sync._read_source(v_entity, null, v_after, v_chunk);
+                    v_after := v_after + v_chunk;
+                    v_ids := array(select w.legacy_id from sync.work_in w order by w.legacy_id);
+                    select coalesce(jsonb_object_agg(t.legacy_id::text, t.image), '{}') into v_before
+                      from sync._target_images(v_entity, v_ids) t;
+                    v_counts := jsonb_set(v_counts, array[v_entity],
+                                          sync._sum_outcomes(coalesce(v_counts -> v_entity, '{}'), sync._apply_entity(v_entity, v_run, false)));
+                    v_diff := sync._dry_diff(v_run, v_entity, v_ids, v_before);
+                    v_columns := jsonb_set(v_columns, array[v_entity], sync._sum_outcomes(coalesce(v_columns -> v_entity, '{}'), v_diff -> 'columns'));
+                    if not v_samples ? v_entity then
+                        v_samples := v_samples || jsonb_build_object(v_entity, v_diff -> 'samples');
+                    end if;
+                end loop;
+            end loop;
+        else
+            if v_config ->> 'transport' = 'fdw' then
+                v_pull := sync._pull(v_run, (v_config ->> 'batch_size')::integer);
+                if v_pull ? 'refused' then
+                    perform sync._raise(409, format('the source was refused: %s', v_pull ->> 'refused'));
+                end if;
             end if;
+            update sync.inbox i set status = 'superseded'
+             where i.status = 'pending' and p_entities is not null and i.entity <> all (p_entities);
+            -- Each pending entity's target rows before the apply (one statement per entity).
+            select coalesce(jsonb_object_agg(x.entity, x.ids), '{}') into v_before
+              from (select i.entity, array_agg(distinct i.legacy_id) as ids from sync.inbox i where i.status = 'pending'
+                     group by i.entity) x;
+            v_before := (select coalesce(jsonb_object_agg(x.key, jsonb_build_object(
+                                     'ids', x.value,
+                                     'images', (select coalesce(jsonb_object_agg(t.legacy_id::text, t.image), '{}')
+                                                  from sync._target_images(x.key, array(select jsonb_array_elements_text(x.value)::bigint)) t))), '{}')
+                           from jsonb_each(v_before) x);
+            v_step := sync._apply_step(v_run, null);
+            v_counts := coalesce(v_step -> 'counts', '{}');
+            for v_entity, v_diff in select x.key, sync._dry_diff(v_run, x.key, array(select jsonb_array_elements_text(x.value -> 'ids')::bigint),
+                                                                 x.value -> 'images')
+                                      from jsonb_each(v_before) x loop
+                if v_diff -> 'columns' <> '{}' then
+                    v_columns := v_columns || jsonb_build_object(v_entity, v_diff -> 'columns');
+                end if;
+                v_samples := v_samples || jsonb_build_object(v_entity, v_diff -> 'samples');
+            end loop;
         end if;
-        update sync.inbox i set status = 'superseded'
-         where i.status = 'pending' and p_entities is not null and i.entity <> all (p_entities);
-        v_step := sync._apply_step(v_run, null);
-        select jsonb_build_object(
-                   'counts', coalesce(v_step -> 'counts', '{}'),
-                   'changes', (select count(*) from sync.inbox i where i.run_id = v_run),
-                   'pulled', coalesce((v_pull ->> 'changes')::bigint, 0),
-                   'samples', coalesce(jsonb_object_agg(s.entity, s.rows), '{}'))
-          into v_result
-          from (select x.entity,
-                       jsonb_agg(jsonb_build_object('legacy_id', x.legacy_id, 'op', x.op, 'outcome', x.status, 'reason', x.reason,
-                                                    'target', case when x.status = 'applied' and x.op = 'upsert'
-                                                                   then sync._target_image(x.entity, m.target_id) end)
-                                 order by x.legacy_id) as rows
-                  from (select i.*, row_number() over (partition by i.entity order by i.legacy_id) as n
-                          from sync.inbox i where i.run_id = v_run) x
-                  left join sync.id_map m on m.entity = x.entity and m.legacy_id = x.legacy_id
-                 where x.n <= 3
-                 group by x.entity) s;
+        v_result := jsonb_build_object(
+            'counts', v_counts, 'columns', v_columns, 'samples', v_samples, 'all', p_all, 'complete', v_complete,
+            'changes', (select count(*) from sync.inbox i where i.run_id = v_run),
+            'pulled', coalesce((v_pull ->> 'changes')::bigint, 0));
         -- Undo everything: the pull, the inbox, the target rows, the id map, the remote prune.
         raise exception using errcode = 'SYDRY', message = 'dry run', detail = v_result::text;
     exception when others then
@@ -154,8 +258,9 @@ begin
     if start_run.mode <> 'repair' and (start_run.legacy_ids is not null or start_run.since is not null or start_run."until" is not null) then
         perform sync._raise(400, format('legacy_ids, since and until belong to repair runs, not to %s', start_run.mode));
     end if;
-    if start_run."all" and start_run.mode <> 'verify' then
-        perform sync._raise(400, format('all (a deep check of every row) belongs to verify runs, not to %s', start_run.mode));
+    if start_run."all" and start_run.mode not in ('verify', 'dry_run') then
+        perform sync._raise(400, format('all (a deep check of every row, a dry run of a full backfill) belongs to verify and dry_run runs, not to %s',
+                                        start_run.mode));
     end if;
     if start_run.mode = 'repair' then
         if (start_run.legacy_ids is null) = (start_run.since is null and start_run."until" is null) then
@@ -202,7 +307,7 @@ begin
         end if;
         v_run := r.id;
     else
-        v_result := sync._dry_run(start_run.entities);
+        v_result := sync._dry_run(start_run.entities, start_run."all");
         insert into sync.runs (mode, status, trigger, caller, entities, started_at, ended_at, counts, summary, timings)
         values ('dry_run', 'succeeded', 'manual', v_who, start_run.entities, v_t0, pg_catalog.clock_timestamp(),
                 v_result -> 'counts', v_result,
@@ -221,5 +326,6 @@ $$;
 comment on function sync.start_run(text, text[], jsonb, timestamptz, timestamptz, boolean, text) is
     'Starts a manual run (incremental, backfill, dry_run, verify, repair): {status: accepted | already_running, run}. Rate-limited per caller (SY429), audited.';
 
-revoke execute on function sync._rate_limit(text), sync._dry_run(text[]), sync._window_ids(text[], timestamptz, timestamptz),
+revoke execute on function sync._rate_limit(text), sync._dry_run(text[], boolean), sync._target_images(text, bigint[]),
+    sync._dry_diff(bigint, text, bigint[], jsonb), sync._window_ids(text[], timestamptz, timestamptz),
     sync.start_run(text, text[], jsonb, timestamptz, timestamptz, boolean, text) from public;

@@ -34,10 +34,10 @@ Deno.test("POST /sync/runs: incremental runs once (202, then 409 for a second tr
     deepStrictEqual(result.counts, { offices: { inserted: 5 } });
     deepStrictEqual(result.pulled, 5);
     const samples = (result.samples as unknown as Record<string, Record<string, unknown>[]>).offices;
-    deepStrictEqual(samples.map((s) => [s.op, s.outcome, (s.target as { name: string }).name]), [
-      ["upsert", "applied", "Office 1"],
-      ["upsert", "applied", "Office 2"],
-      ["upsert", "applied", "Office 3"],
+    deepStrictEqual(samples.map((s) => [s.change, (s.target as { name: string }).name]), [
+      ["insert", "Office 1"],
+      ["insert", "Office 2"],
+      ["insert", "Office 3"],
     ]);
     const [after] = await pair.target`select (select count(*)::int from public.offices) as offices,
                                              (select count(*)::int from sync.inbox) as inbox,
@@ -76,6 +76,24 @@ Deno.test("POST /sync/runs: incremental runs once (202, then 409 for a second tr
       ["run.start", `run:${won.id}`, "incremental"],
     ]);
 
+    // dry_run of a full backfill (all): what copying every source row again would do, per entity; nothing written.
+    await pair.legacy`update dispatch_office set name = 'Renamed' where name = 'Office 4'`;
+    const full = await call(S, "sync/runs", { body: { mode: "dry_run", all: true } });
+    strictEqual(full.status, 202, JSON.stringify(full.body));
+    const fr = full.body.result as Record<string, Record<string, unknown>>;
+    deepStrictEqual([fr.all, fr.complete, fr.counts, fr.columns], [true, true, {
+      offices: { updated: 1, unchanged: 4 },
+    }, {
+      offices: { name: 1 },
+    }]);
+    deepStrictEqual((fr.samples.offices as unknown as { change: string }[]).map((x) => x.change), [
+      "unchanged",
+      "unchanged",
+      "unchanged",
+    ]);
+    deepStrictEqual((await pair.target`select count(*)::int as n from public.offices where name = 'Renamed'`)[0].n, 0);
+    await pair.legacy`update dispatch_office set name = 'Office 4' where name = 'Renamed'`;
+
     // verify (now, under the applier lease) and repair of given legacy ids: 202 with the finished run.
     await pair.target`update public.offices set name = 'Edited' where name = 'Office 2'`;
     await pair.target`select sync.set_config('{"auto_repair": false}')`;
@@ -101,7 +119,12 @@ Deno.test("POST /sync/runs: incremental runs once (202, then 409 for a second tr
     const byRow = await call(S, `sync/runs?entity=offices&legacy_id=${legacy_id}`, { method: "GET" });
     deepStrictEqual((byRow.body.items as { id: number }[]).map((r) => r.id), [won.id]);
     const byEntity = await call(S, "sync/runs?entity=offices", { method: "GET" });
-    deepStrictEqual((byEntity.body.items as { id: number }[]).map((r) => r.id), [repair.body.id, won.id, dry.body.id]);
+    deepStrictEqual((byEntity.body.items as { id: number }[]).map((r) => r.id), [
+      repair.body.id,
+      full.body.id,
+      won.id,
+      dry.body.id,
+    ]);
     deepStrictEqual((await call(S, "sync/runs?entity=patients", { method: "GET" })).body.items, []);
     strictEqual((await call(S, "sync/runs?legacy_id=1", { method: "GET" })).status, 400);
     strictEqual((await call(S, "sync/runs?entity=nope", { method: "GET" })).status, 400);

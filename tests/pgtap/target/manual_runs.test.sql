@@ -2,7 +2,7 @@
 -- a dry run reports what an apply would do and leaves the inbox, the id map and the target untouched;
 -- the per-caller rate limit (SY429 with retry_after); bad input (SY400) and unbuilt modes (SY501).
 begin;
-select plan(13);
+select plan(15);
 
 select sync.set_config('{"transport": "http", "manual_runs_per_minute": 3}');
 
@@ -16,14 +16,31 @@ insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_a
 values ('offices', 41, 'upsert', '{"id": 41, "name": "North", "phone": "", "address": "1 Main", "city": "Humble", "state": "TX",
         "zip_code": "", "is_active": true, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}', 1, now()),
        ('offices', 42, 'delete', null, 1, now());
-select is(jsonb_path_query_array(sync.start_run('dry_run', caller => 'ann'),
-                                 '$.run.result.samples.offices[*] ? (@.outcome == "applied").legacy_id'),
-          '[41, 42]', 'a dry run samples each change with its outcome');
+select is(jsonb_path_query_array(sync.start_run('dry_run', caller => 'ann'), '$.run.result.samples.offices[*].change'),
+          '["insert", "unchanged"]', 'a dry run samples each change with what it would do (a delete of a row never synced: nothing)');
 select is(sync.get_run((select max(id) from sync.runs where mode = 'dry_run')) -> 'counts',
           '{"offices": {"inserted": 1}}', 'and counts what the apply would do');
 select is((select jsonb_agg(jsonb_build_object('id', i.legacy_id, 'status', i.status) order by i.legacy_id) from sync.inbox i),
           '[{"id": 41, "status": "pending"}, {"id": 42, "status": "pending"}]', 'the inbox is untouched');
 select is((select count(*) from public.offices) + (select count(*) from sync.id_map), 0::bigint, 'nothing was written');
+
+-- An update: the columns it would change, per row and counted per entity.
+delete from sync.inbox;
+select test.change('offices', 43, '{"id": 43, "name": "South", "phone": "1", "address": "2 Main", "city": "Humble", "state": "TX",
+        "zip_code": "", "is_active": true, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}', '2026-01-01', 1);
+select test.apply('offices');
+select test.change('offices', 43, '{"id": 43, "name": "South Side", "phone": "2", "address": "2 Main", "city": "Humble", "state": "TX",
+        "zip_code": "", "is_active": true, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}', '2026-01-01', 2);
+select is((sync.start_run('dry_run', caller => 'dee') #> '{run,result}') - 'changes' - 'pulled',
+          jsonb_build_object('all', false, 'complete', true, 'counts', '{"offices": {"updated": 1}}'::jsonb,
+                             'columns', '{"offices": {"name": 1, "phone": 1}}'::jsonb,
+                             'samples', jsonb_build_object('offices', jsonb_build_array(jsonb_build_object(
+                                 'legacy_id', 43, 'change', 'update', 'columns', '["name", "phone"]'::jsonb,
+                                 'target', (select sync._target_image('offices', id) || '{"name": "South Side", "phone": "2"}'
+                                              from public.offices where legacy_office_id = 43))))),
+          'an update names the columns it would change');
+select is((select name from public.offices where legacy_office_id = 43), 'South', 'and changes nothing');
+delete from sync.inbox;
 
 select lives_ok($$select sync.start_run('dry_run', caller => 'ann')$$, 'a third run in a minute is allowed');
 select throws_ok($$select sync.start_run('dry_run', caller => 'ann')$$, 'SY429', null, 'the fourth run in a minute is refused');
