@@ -114,3 +114,55 @@ Deno.test("retry_quarantined with an operator's row writes it; a bad row is refu
     await p.close();
   }
 });
+
+Deno.test("apply_error quarantines are retried on the widening schedule; a mapping quarantine waits for a newer change", async () => {
+  const p = await freshPair("isolate_retry");
+  try {
+    await p.target`select sync.connect_source(${p.legacyConninfo})`;
+    await p.target`call sync.backfill(null, null)`;
+    const [a] = await p.legacy`select id from dispatch_patient order by id limit 1`;
+    await p.target`alter table public.patients add constraint patients_no_zz check (last_name not like 'ZZ%')`;
+    await p.legacy`update dispatch_patient set last_name = 'ZZRefused' where id = ${a.id}`;
+    deepStrictEqual((await tick(p.target)).counts, { patients: { quarantined: 1 } });
+    // The schedule (5, 15, 60, 240 minutes) runs from the quarantine: it is moved back instead of waiting.
+    const age = (t: string) =>
+      p.target`update sync.quarantine set created_at = now() - ${t}::interval where released_at is null`;
+    const open = async (entity = "patients", id: number = a.id) =>
+      (await p.target`select q.reason, i.attempts from sync.quarantine q join sync.inbox i on i.id = q.inbox_id
+                      where q.released_at is null and q.entity = ${entity} and q.legacy_id = ${id}
+                      order by q.id`).map((r) => [r.reason, r.attempts]);
+    await age("4 minutes");
+    deepStrictEqual((await tick(p.target)).counts, {}, "not due before 5 minutes");
+    await age("5 minutes 1 second");
+    deepStrictEqual((await tick(p.target)).counts, { patients: { quarantined: 1 } }, "retried at 5 minutes, refused");
+    deepStrictEqual(await open(), [["apply_error", 2]]);
+    await age("14 minutes");
+    deepStrictEqual((await tick(p.target)).counts, {}, "the second wait is 15 minutes");
+    await age("15 minutes 1 second");
+    deepStrictEqual((await tick(p.target)).counts, { patients: { quarantined: 1 } });
+    deepStrictEqual(await open(), [["apply_error", 3]]);
+    // The constraint lifted: the next due retry applies the row.
+    await p.target`alter table public.patients drop constraint patients_no_zz`;
+    await age("60 minutes 1 second");
+    deepStrictEqual((await tick(p.target)).counts, { patients: { updated: 1 } });
+    deepStrictEqual(await open(), []);
+    const released = await p.target`select released_by, resolution from sync.quarantine
+                                     where entity = 'patients' and legacy_id = ${a.id} order by id`;
+    deepStrictEqual(released.map((r) => [r.released_by, r.resolution]), [
+      ["sync", "auto retry"],
+      ["sync", "auto retry"],
+      ["sync", "auto retry"],
+    ]);
+    deepStrictEqual(await oracleDiff(p.target), []);
+
+    // A mapping quarantine is the source row's own fault: no schedule retries it, a newer change does.
+    const [t] = await p.legacy`select id from dispatch_transaction order by id limit 1`;
+    await p.legacy`update dispatch_transaction set price = '12,50' where id = ${t.id}`;
+    deepStrictEqual((await tick(p.target)).counts, { operations: { quarantined: 1 } });
+    await age("1 day");
+    deepStrictEqual((await tick(p.target)).counts, {});
+    deepStrictEqual(await open("operations", t.id), [["invalid_amount", 0]]);
+  } finally {
+    await p.close();
+  }
+});
