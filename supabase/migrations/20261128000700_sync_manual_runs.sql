@@ -306,6 +306,18 @@ begin
                                       'run', (select sync.get_run(l.run_id) from sync.applier l where sync._lease_alive(l)));
         end if;
         v_run := r.id;
+        -- A window names the entities it could not cover: their source rows have no updated_at.
+        if start_run.mode = 'repair' and start_run.legacy_ids is null then
+            update sync.runs x set summary = x.summary || jsonb_build_object(
+                       'window', jsonb_build_object('since', start_run.since, 'until', start_run."until"),
+                       'without_timestamp', coalesce((select jsonb_agg(e.name order by e.name) from sync.entities e
+                                                       where (start_run.entities is null or e.name = any (start_run.entities)) and e.available
+                                                         and not exists (select 1 from pg_catalog.pg_attribute a
+                                                                          where a.attrelid = sync._source_relation(e.name)::regclass
+                                                                            and a.attname = 'updated_at' and not a.attisdropped)),
+                                                     '[]'))
+             where x.id = v_run;
+        end if;
     else
         v_result := sync._dry_run(start_run.entities, start_run."all");
         insert into sync.runs (mode, status, trigger, caller, entities, started_at, ended_at, counts, summary, timings)

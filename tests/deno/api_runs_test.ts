@@ -313,3 +313,38 @@ Deno.test("conflicts, alerts, audit and rebuild-mappings routes: shapes, images 
     strictEqual((await call(S, "sync/audit?kind=DROP TABLE", { method: "GET" })).status, 400);
   });
 });
+
+Deno.test("POST /sync/runs repair of a since/until window re-reads exactly the legacy rows updated in it", async () => {
+  await withApi("api_repair_window", async ({ call, keys, pair }) => {
+    const S = keys.SECRET_KEY;
+    await pair.target`select sync.connect_source(${pair.legacyConninfo})`;
+    await pair.legacy.unsafe(`${OFFICES} select 'Office ' || g, '', '', 'Humble', 'TX', '', true, now(),
+                                           timestamptz '2026-01-01 00:00:00+00' + (g - 1) * interval '1 month'
+                                      from generate_series(1, 4) g`);
+    await pair.target`call sync.tick(5)`;
+    // The target drifts (a process editing synced rows); nothing repairs it by itself.
+    await pair.target`select sync.set_config('{"auto_repair": false}')`;
+    await pair.target`update public.offices set name = 'Edited'`;
+    const r = await call(S, "sync/runs", {
+      body: {
+        mode: "repair",
+        entities: ["offices", "profiles"],
+        since: "2026-01-15T00:00:00Z",
+        until: "2026-03-01T00:00:00Z",
+      },
+    });
+    deepStrictEqual([r.status, r.body.mode, r.body.status, r.body.counts], [202, "repair", "succeeded", {
+      offices: { updated: 1, conflicts: 1 },
+    }]);
+    const result = r.body.result as Record<string, unknown>;
+    deepStrictEqual([result.window, result.without_timestamp], [
+      { since: "2026-01-15T00:00:00+00:00", until: "2026-03-01T00:00:00+00:00" },
+      ["profiles"],
+    ]);
+    // February's office and March 1st's are in [since, until): only February's; and January's is before it.
+    deepStrictEqual(
+      (await pair.target`select name, updated_at from public.offices order by updated_at`).map((o) => o.name),
+      ["Edited", "Office 2", "Edited", "Edited"],
+    );
+  });
+});
