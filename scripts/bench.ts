@@ -128,8 +128,27 @@ if (optIn("guest")) {
       JSON.stringify(throttle)
     }) ...`,
   );
-  const app = postgres(legacyUrl, { max: 4, onnotice: () => {} });
-  const runner = postgres(targetUrl, { max: 1, onnotice: () => {} });
+  // --guest-pinned: the application (its clients and backends) and the sync's source sessions on core 0, the target's
+  // backfill backend on core 1: the deployment's split (the target on another machine) on one machine's two cores.
+  const pinned = flag(args, "guest-pinned");
+  const suffix = pinned ? "_pinned" : "";
+  const app = postgres(legacyUrl, { max: 4, onnotice: () => {}, connection: { application_name: "guest_app" } });
+  const runner = postgres(targetUrl, { max: 1, onnotice: () => {}, connection: { application_name: "guest_target" } });
+  const taskset = (cpu: number, pid: number) =>
+    new Deno.Command("taskset", { args: ["-apc", String(cpu), String(pid)], stdout: "null", stderr: "null" }).output();
+  const pinAll = async () => {
+    if (!pinned) return;
+    await taskset(0, Deno.pid);
+    for (
+      const { pid }
+        of await app`select pid from pg_stat_activity where application_name in ('guest_app', 'legacy-sync')`
+    ) {
+      await taskset(0, pid);
+    }
+    for (const { pid } of await app`select pid from pg_stat_activity where application_name = 'guest_target'`) {
+      await taskset(1, pid);
+    }
+  };
   let running: Promise<unknown> | undefined;
   let finished = false;
   const stop = async () => {
@@ -142,7 +161,7 @@ if (optIn("guest")) {
   // discarded (on a deployment the target's own work runs on another machine; here it shares the 2 cores).
   let reading: Promise<void> | undefined;
   let readStop = false;
-  const reader = postgres(targetUrl, { max: 1, onnotice: () => {} });
+  const reader = postgres(targetUrl, { max: 1, onnotice: () => {}, connection: { application_name: "guest_target" } });
   const reads = async () => {
     const tables = await reader`select split_part(source_table, '.', 2) as t from sync.entities order by name`;
     for (let i = 0; !readStop; i++) {
@@ -212,6 +231,7 @@ if (optIn("guest")) {
   for (let i = 0; i < 3; i++) {
     for (const [k, setup] of [...entries.slice(i), ...entries.slice(0, i)]) {
       await setup();
+      await pinAll();
       const pids = k === "unthrottled" ? await cpuOf() : undefined;
       const before = pids && await Promise.all([...pids.src, pids.tgt].map(ticks));
       const end = performance.now() + 4000;
@@ -233,7 +253,7 @@ if (optIn("guest")) {
     }
   }
   results.push({
-    measure: "guest_source_cpu_cores",
+    measure: `guest_source_cpu_cores${suffix}`,
     value: round(cpu.source / cpu.secs),
     unit: "cores",
     reference: round(cpu.target / cpu.secs),
@@ -250,7 +270,7 @@ if (optIn("guest")) {
   if (finished) log("guest impact: the backfill finished inside the windows; use a larger --scale");
   for (const k of ["source_reads", "unthrottled", "throttled"]) {
     results.push({
-      measure: `guest_app_throughput_${k}`,
+      measure: `guest_app_throughput_${k}${suffix}`,
       value: Math.round(sum[k]),
       unit: "tx/s",
       reference: Math.round(sum.none),
