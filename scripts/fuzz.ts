@@ -1,17 +1,16 @@
 /**
- * `deno task fuzz [-- --seconds N] [--seed S] [--length L] [--path P] [--strict]`: the property of
+ * `deno task fuzz [-- --seconds N] [--seed S] [--length L] [--path P]`: the property of
  * `tests/deno/fuzz_test.ts` (random Django-like legacy operation sequences, then the target must equal the oracle)
  * for N seconds (default 60) on a test stack of its own, one sequence after another: run r of seed S (default:
  * random) is fast-check's run r, so `--seed S --path P` replays a failure, shrunk counterexample included. Prints the
  * seed, the sequences and operations tried and, on a failure, how to replay it and the shrunk counterexample (exit 1).
- * `--length` bounds the operations of a sequence (default 40); `--strict` also fails on the engine defects
- * `KNOWN_DEFECTS` lists (tests/deno/_fuzz.ts).
+ * `--length` bounds the operations of a sequence (default 40).
  *
  * The stack: `SYNC_TEST_STACK_NAME` and `SYNC_TEST_DB_PORT` as for `deno task test`; unset, its own `.stack/fuzz` on
  * port 54722, so a long run never meets the test suite's stack. Stopped at the end unless `SYNC_KEEP_TEST_STACK=1`.
  */
 import fc from "fast-check";
-import { fail, flag, option, taskArgs } from "./lib/args.ts";
+import { fail, option, taskArgs } from "./lib/args.ts";
 import type { Op, Setup } from "../tests/deno/_fuzz.ts";
 
 const args = taskArgs();
@@ -19,7 +18,6 @@ const seconds = Number(option(args, "seconds", "60"));
 const seed = Number(option(args, "seed") ?? Math.floor(Math.random() * 2 ** 31));
 const length = Number(option(args, "length", "40"));
 const path = option(args, "path");
-const strict = flag(args, "strict");
 if (!Number.isFinite(seconds) || seconds <= 0) {
   fail(`--seconds must be a positive number, got ${option(args, "seconds")}`);
 }
@@ -42,11 +40,10 @@ console.log(`building test templates on stack ${TEST.name} (port ${TEST.port}) .
 await buildTemplates(TEST);
 
 const tally = newTally();
-const property = fuzzProperty(tally, length, { strict });
+const property = fuzzProperty(tally, length);
 const t0 = performance.now();
 const elapsed = () => (performance.now() - t0) / 1000;
-const replay = (p: string) =>
-  `deno task fuzz -- --seed ${seed} --path ${p} --length ${length}${strict ? " --strict" : ""}`;
+const replay = (p: string) => `deno task fuzz -- --seed ${seed} --path ${p} --length ${length}`;
 console.log(
   `fuzz: seed ${seed}, ${path ? `replaying path ${path}` : `${seconds} s`}, sequences of up to ${length} ops`,
 );

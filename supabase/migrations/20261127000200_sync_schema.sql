@@ -20,6 +20,7 @@ create table sync.entities (
     delete_mode text not null default 'soft' check (delete_mode in ('soft', 'hard')),
     delete_alert text,                          -- alert kind raised for each source delete (e.g. financial_delete)
     derive jsonb not null default '[]',          -- derived columns: [{parent, fk, column, parent_column}], re-derived when the parent changes
+    reread jsonb not null default '[]',          -- [{parent, fk}]: rows read again from the source when a parent they map through changes
     has_updated_at boolean not null default true,
     has_deleted_at boolean not null default true,
     -- The source table may be missing on a legacy database (an older release of the application):
@@ -59,6 +60,16 @@ create table sync.id_map (
 -- By target id alone: no index but the primary key may lead with the entity, so a lookup by
 -- (entity, legacy id) can never pick the wrong one while statistics lag behind a backfill.
 create index id_map_target_idx on sync.id_map (target_id);
+
+-- Children to read again from the source because a parent their mapping reads changed (the
+-- registry's reread rules): the child entity, its source column naming the parent, the parent's
+-- legacy id. Drained by the tick (sync._reread).
+create table sync.reread (
+    entity text not null,
+    fk text not null,
+    parent_legacy_id bigint not null,
+    primary key (entity, fk, parent_legacy_id)
+);
 
 create table sync.source (
     id boolean primary key default true check (id),

@@ -348,6 +348,11 @@ begin
         v_counts := v_counts || jsonb_build_object('deleted', v_n);
         update sync.id_map m set deleted = true, updated_at = now()
          where m.entity = p_entity and m.legacy_id = any (array(select d.legacy_id from sync.work_del d));
+        insert into sync.reread (entity, fk, parent_legacy_id)
+        select c.name, r.value ->> 'fk', d.legacy_id
+          from sync.entities c, jsonb_array_elements(c.reread) r, sync.work_del d
+         where r.value ->> 'parent' = p_entity
+        on conflict do nothing;
         if e.delete_alert is not null then
             insert into sync.alerts (kind, severity, dedup_key, message, details)
             select e.delete_alert, 'warning', format('%s:%s:%s', e.delete_alert, p_entity, d.legacy_id),
@@ -507,6 +512,14 @@ begin
             v_counts := v_counts || jsonb_build_object('rederived', coalesce((v_counts ->> 'rederived')::integer, 0) + v_n);
         end if;
     end loop;
+
+    -- Children whose mapping reads this entity's rows (reread rules: messages through their content
+    -- type) are read again when such a row changes: their outcome may change with it.
+    insert into sync.reread (entity, fk, parent_legacy_id)
+    select c.name, r.value ->> 'fk', w.legacy_id
+      from sync.entities c, jsonb_array_elements(c.reread) r, sync.work_w w
+     where r.value ->> 'parent' = p_entity and w.base is not null and w.base is distinct from w.data
+    on conflict do nothing;
 
     -- Unknown codes: recorded as data-integrity issues, the row still syncs.
     insert into sync.integrity_issues as ii (entity, legacy_id, source_table, column_name, code)
@@ -825,6 +838,13 @@ begin
             v_max_apply := greatest(v_max_apply, (v_step ->> 'taken')::integer);
             v_longest := greatest(v_longest, extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000);
         end loop;
+        -- Children that a changed parent's rows asked to be read again (sync.reread), through the FDW.
+        if v_config ->> 'transport' <> 'http' and exists (select 1 from sync.reread) then
+            v_t := pg_catalog.clock_timestamp();
+            v_counts := sync._add_counts(v_counts, sync._reread(v_run));
+            commit;
+            v_apply_ms := v_apply_ms + extract(epoch from pg_catalog.clock_timestamp() - v_t) * 1000;
+        end if;
         exit when pg_catalog.clock_timestamp() >= v_deadline or v_drained and v_backfill is null;
         if v_config ->> 'transport' = 'http' then
             -- The target cannot reach the source: the sync Edge Function pulls (sync.ingest_batch)

@@ -52,7 +52,9 @@ as $$
 $$;
 revoke execute on function sync.transform_messages() from public;
 
-insert into sync.entities (name, source_table, target_table, legacy_id_column, transform, write_columns, depends_on)
+-- A content type renamed or removed (a Django RenameModel migration) changes what its records map
+-- to: they are read again (reread) and quarantined, parked or written as their new content type says.
+insert into sync.entities (name, source_table, target_table, legacy_id_column, transform, write_columns, depends_on, reread)
 values ('messages', 'public.dispatch_record', 'public.messages', 'legacy_record_id', 'sync.transform_messages',
         '{message_type,content,sender_id,recipient_type,recipient_patient_id,recipient_profile_id,metadata,created_at,updated_at}',
-        '{content_types,patients,profiles}');
+        '{content_types,patients,profiles}', '[{"parent": "content_types", "fk": "target_type_id"}]');

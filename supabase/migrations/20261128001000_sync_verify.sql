@@ -282,6 +282,44 @@ begin
 end;
 $$;
 
+-- Drains sync.reread: per child entity, the source rows whose parent column names a changed parent
+-- are read again and applied (sync._repair). A source that fails leaves the requests for the next
+-- tick. Returns {entity: counts}.
+create function sync._reread(p_run_id bigint)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_entity text;
+    v_fk text;
+    v_parents bigint[];
+    v_ids bigint[];
+    v_counts jsonb := '{}';
+begin
+    for v_entity, v_fk, v_parents in
+        select r.entity, r.fk, array_agg(r.parent_legacy_id order by r.parent_legacy_id) from sync.reread r
+          join sync.entities e on e.name = r.entity and e.available
+         group by 1, 2 order by 1, 2
+    loop
+        begin
+            execute format('select coalesce(array_agg(s.%1$I order by s.%1$I), ''{}'') from %2$s s where s.%3$I = any ($1)',
+                           (select e.source_pk from sync.entities e where e.name = v_entity), sync._source_relation(v_entity), v_fk)
+               into v_ids using v_parents;
+            delete from sync.reread r where r.entity = v_entity and r.fk = v_fk and r.parent_legacy_id = any (v_parents);
+            if cardinality(v_ids) > 0 then
+                v_counts := v_counts || jsonb_build_object(v_entity, sync._repair(p_run_id, v_entity, v_ids));
+            end if;
+        exception when connection_exception or fdw_error or lock_not_available or query_canceled then
+            -- The source is unreachable or busy: the requests stay for the next tick.
+            null;
+        end;
+    end loop;
+    return v_counts;
+end;
+$$;
+revoke execute on function sync._reread(bigint) from public;
+
 -- Verifies (and, with auto_repair, repairs what it found) the given entities as run p_run_id, which
 -- holds the applier lease. Returns {ok, deep, entities: {entity: …}, repaired: {entity: counts}, ms}.
 create function sync._verify(p_run_id bigint, p_deep boolean, p_entities text[], p_sample integer default 200,
