@@ -32,7 +32,7 @@ as $$
         'alerts', jsonb_build_object(
             'thresholds', jsonb_build_object(
                 'consecutive_failures', 3, 'no_success_minutes', 30, 'lag_seconds', 60, 'gaps', 5,
-                'parked_minutes', 60, 'quarantine_growth', 100, 'conflicts_waiting', 1, 'slow_run_factor', 1.5,
+                'parked_minutes', 60, 'quarantine_growth', 100, 'conflicts_waiting', 1, 'slow_run_factor', 0.5,
                 'slot_retained_mb', 1024),
             'destinations', jsonb_build_object(
                 'webhook_url', null, 'webhook_min_severity', 'warning',

@@ -49,8 +49,14 @@ language sql
 immutable
 set search_path = ''
 as $$
+    -- A data exception's text can quote the value it refused (invalid input syntax for type
+    -- integer: "…"): the run keeps its SQLSTATE, not the text (engine.md §9). (An integrity
+    -- error's text names the constraint; its DETAIL, which lists the row, is never kept.)
     select jsonb_build_object('phase', p_phase, 'sqlstate', p_state, 'category', sync._error_category(p_state, p_detail),
-                              'message', p_message);
+                              'message', case when left(p_state, 2) = '22'
+                                              then format('a value was refused with SQLSTATE %s (data_exception); its text, which can quote the value, is left out',
+                                                          p_state)
+                                              else p_message end);
 $$;
 
 -- Marks runs that nobody runs any more as failed, category interrupted (client gone, backend

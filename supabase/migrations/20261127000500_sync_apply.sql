@@ -459,6 +459,21 @@ begin
     update sync.conflicts k set status = 'resolved', decision = 'accept_source', resolved_at = now(), resolved_by = 'newer change'
      where k.entity = p_entity and k.status = 'open' and k.legacy_id = any (array(select w.legacy_id from sync.work_w w));
 
+    -- updated_at taken from the capture time (a source table without one, mappings.md) moves only
+    -- when the row's content does: a re-read (a backfill, a repair, a retry) or a save that changed
+    -- nothing keeps the target's updated_at, so the row stays unchanged.
+    if e.poll_column is null and 'updated_at' = any (e.write_columns) then
+        execute format($q$
+            update sync.work_w w set data = jsonb_set(w.data, '{updated_at}', to_jsonb(t.updated_at))
+              from %1$s t
+             where w.mapped_version is not null and t.id = w.id and w.data ? 'updated_at'
+               and (select (%2$s) is not distinct from (%3$s) from jsonb_populate_record(null::%1$s, w.data) d)%4$s $q$,
+            e.target_table,
+            (select string_agg(format('d.%I', c), ', ') from unnest(e.write_columns) c where c <> 'updated_at'),
+            (select string_agg(format('t.%I', c), ', ') from unnest(e.write_columns) c where c <> 'updated_at'),
+            case when e.has_deleted_at then ' and t.deleted_at is null' else '' end);
+    end if;
+
     select string_agg(format('%I', c), ', '), string_agg(format('%1$I = excluded.%1$I', c), ', '),
            string_agg(format('t.%1$I', c), ', ') || ') is distinct from (' || string_agg(format('excluded.%1$I', c), ', ')
       into v_cols, v_set, v_diff

@@ -263,6 +263,9 @@ begin
                                         start_run.mode));
     end if;
     if start_run.mode = 'repair' then
+        if start_run.since >= start_run."until" then
+            perform sync._raise(400, format('since (%s) must be before until (%s)', start_run.since, start_run."until"));
+        end if;
         if (start_run.legacy_ids is null) = (start_run.since is null and start_run."until" is null) then
             perform sync._raise(400, 'a repair takes legacy_ids ({entity: [ids]}) or a since/until window, one of them');
         end if;

@@ -94,6 +94,16 @@ Deno.test("a refused row whose constraint DETAIL echoes medical notes leaves the
       }
       const audit = await viewer.client.functions.invoke("sync/audit", { method: "GET" });
       deepStrictEqual(audit.error?.context?.status, 403, "the audit trail is admin-only");
+      // A data exception's own text can quote the value (invalid input syntax): a run error keeps its SQLSTATE only.
+      const [{ e }] = await p.target`select sync._run_error('apply', '22P02',
+                                       ${`invalid input syntax for type integer: "${NOTES}"`}) as e`;
+      deepStrictEqual(e, {
+        phase: "apply",
+        sqlstate: "22P02",
+        category: "validation",
+        message:
+          "a value was refused with SQLSTATE 22P02 (data_exception); its text, which can quote the value, is left out",
+      });
       const asAdmin = await call(keys.SECRET_KEY, "sync/quarantine?open=true", { method: "GET" });
       const items = asAdmin.body.items as { image: { medical_notes: string } }[];
       deepStrictEqual(items.map((x) => x.image.medical_notes), [NOTES]);

@@ -1,7 +1,7 @@
 -- messages ← dispatch_record: recipients by content-type natural key (any id numbers),
 -- unsupported content types quarantined, codes, metadata, is_read left to the application.
 begin;
-select plan(8);
+select plan(10);
 
 select test.content_type(31, 'dispatch', 'patient'), test.content_type(77, 'auth', 'user'),
        test.content_type(12, 'dispatch', 'instruction');
@@ -53,6 +53,16 @@ select test.apply('messages');
 select results_eq($$ select content, created_at, updated_at from public.messages where legacy_record_id = 1 $$,
                   $$ values ('Scan received, edited'::text, '2024-08-01 00:00:00+00'::timestamptz, '2026-03-01 00:00:00+00'::timestamptz) $$,
                   'an edit moves updated_at to its capture time; created_at stays');
+
+-- The same row read again later (a backfill, a repair, a save that changed nothing) changes nothing.
+select test.change('messages', 1, '{"target_type_id": 31, "target_id": 50, "author_id": 61, "type": 3, "text": "Scan received, edited",
+                                    "group_id": 7, "public": true, "created_at": "2024-08-01T00:00:00+00:00"}',
+                   '2026-04-01 00:00:00+00', 6);
+select is(test.apply('messages'), '{"unchanged": 1}', 'a re-read of an unchanged row is unchanged');
+select results_eq($$ select updated_at, (select image ->> 'updated_at' from sync.id_map where entity = 'messages' and legacy_id = 1)
+                      from public.messages where legacy_record_id = 1 $$,
+                  $$ values ('2026-03-01 00:00:00+00'::timestamptz, '2026-03-01T00:00:00+00:00'::text) $$,
+                  'updated_at stays at the last change, in the target and in the last written image');
 
 select * from finish();
 rollback;

@@ -2,7 +2,7 @@
 -- a dry run reports what an apply would do and leaves the inbox, the id map and the target untouched;
 -- the per-caller rate limit (SY429 with retry_after); bad input (SY400) and unbuilt modes (SY501).
 begin;
-select plan(15);
+select plan(16);
 
 select sync.set_config('{"transport": "http", "manual_runs_per_minute": 3}');
 
@@ -51,6 +51,8 @@ select throws_ok($$select sync.start_run('backfill', legacy_ids => '{"offices": 
                  'legacy_ids, since and until belong to repair runs, not to backfill', 'repair-only arguments');
 select throws_ok($$select sync.start_run('repair', caller => 'dee')$$, 'SY400',
                  'a repair takes legacy_ids ({entity: [ids]}) or a since/until window, one of them', 'a repair needs its rows');
+select throws_like($$select sync.start_run('repair', since => '2026-03-01', "until" => '2026-01-01', caller => 'dee')$$,
+                   'since (2026-03-01 % must be before until (2026-01-01 %', 'a window ends after it starts');
 
 select * from finish();
 rollback;
