@@ -109,7 +109,8 @@ declare
     v_deadline timestamptz := pg_catalog.clock_timestamp()
                               + make_interval(secs => (v_config ->> 'tick_budget_seconds')::integer);
     v_run bigint;
-    v_pull jsonb;
+    v_pulled bigint := 0;
+    v_reasons jsonb;
     v_step jsonb;
     v_result jsonb;
     v_counts jsonb := '{}';
@@ -154,38 +155,61 @@ begin
                 end loop;
             end loop;
         else
-            if v_config ->> 'transport' = 'fdw' then
-                v_pull := sync._pull(v_run, (v_config ->> 'batch_size')::integer);
-                if v_pull ? 'refused' then
-                    perform sync._raise(409, format('the source was refused: %s', v_pull ->> 'refused'));
+            -- Every pending change: rounds of one bounded pull and one apply step, until drained or out
+            -- of the budget.
+            loop
+                if pg_catalog.clock_timestamp() >= v_deadline then
+                    v_complete := false;
+                    exit;
                 end if;
-            end if;
-            update sync.inbox i set status = 'superseded'
-             where i.status = 'pending' and p_entities is not null and i.entity <> all (p_entities);
-            -- Each pending entity's target rows before the apply (one statement per entity).
-            select coalesce(jsonb_object_agg(x.entity, x.ids), '{}') into v_before
-              from (select i.entity, array_agg(distinct i.legacy_id) as ids from sync.inbox i where i.status = 'pending'
-                     group by i.entity) x;
-            v_before := (select coalesce(jsonb_object_agg(x.key, jsonb_build_object(
-                                     'ids', x.value,
-                                     'images', (select coalesce(jsonb_object_agg(t.legacy_id::text, t.image), '{}')
-                                                  from sync._target_images(x.key, array(select jsonb_array_elements_text(x.value)::bigint)) t))), '{}')
-                           from jsonb_each(v_before) x);
-            v_step := sync._apply_step(v_run, null);
-            v_counts := coalesce(v_step -> 'counts', '{}');
-            for v_entity, v_diff in select x.key, sync._dry_diff(v_run, x.key, array(select jsonb_array_elements_text(x.value -> 'ids')::bigint),
-                                                                 x.value -> 'images')
-                                      from jsonb_each(v_before) x loop
-                if v_diff -> 'columns' <> '{}' then
-                    v_columns := v_columns || jsonb_build_object(v_entity, v_diff -> 'columns');
+                v_step := null;
+                if v_config ->> 'transport' = 'fdw' then
+                    v_step := sync._pull(v_run, (v_config ->> 'batch_size')::integer);
+                    if v_step ? 'refused' then
+                        perform sync._raise(409, format('the source was refused: %s', v_step ->> 'refused'));
+                    end if;
+                    v_pulled := v_pulled + coalesce((v_step ->> 'changes')::bigint, 0);
                 end if;
-                v_samples := v_samples || jsonb_build_object(v_entity, v_diff -> 'samples');
+                update sync.inbox i set status = 'superseded'
+                 where i.status = 'pending' and p_entities is not null and i.entity <> all (p_entities);
+                exit when not exists (select 1 from sync.inbox i where i.status = 'pending');
+                -- Each pending entity's target rows before the apply (one statement per entity).
+                select coalesce(jsonb_object_agg(x.entity, jsonb_build_object(
+                           'ids', to_jsonb(x.ids),
+                           'images', (select coalesce(jsonb_object_agg(t.legacy_id::text, t.image), '{}')
+                                        from sync._target_images(x.entity, x.ids) t))), '{}')
+                  into v_before
+                  from (select i.entity, array_agg(distinct i.legacy_id) as ids from sync.inbox i where i.status = 'pending'
+                         group by i.entity) x;
+                v_step := sync._apply_step(v_run, null);
+                for v_entity, v_diff in
+                    select x.key, sync._dry_diff(v_run, x.key, array(select jsonb_array_elements_text(x.value -> 'ids')::bigint),
+                                                 x.value -> 'images')
+                      from jsonb_each(v_before) x
+                loop
+                    v_counts := jsonb_set(v_counts, array[v_entity],
+                                          sync._sum_outcomes(v_counts -> v_entity, v_step #> array['counts', v_entity]));
+                    if v_diff -> 'columns' <> '{}' then
+                        v_columns := jsonb_set(v_columns, array[v_entity],
+                                               sync._sum_outcomes(v_columns -> v_entity, v_diff -> 'columns'));
+                    end if;
+                    if not v_samples ? v_entity then
+                        v_samples := v_samples || jsonb_build_object(v_entity, v_diff -> 'samples');
+                    end if;
+                end loop;
+                exit when (v_step ->> 'taken')::integer = 0;
             end loop;
         end if;
+        -- Why changes would be quarantined, per entity and reason.
+        select coalesce(jsonb_object_agg(q.entity, q.reasons), '{}') into v_reasons
+          from (select r.entity, jsonb_object_agg(r.reason, r.n) as reasons
+                  from (select i.entity, i.reason, count(*) as n from sync.inbox i
+                         where i.run_id = v_run and i.status = 'quarantined' group by 1, 2) r
+                 group by r.entity) q;
         v_result := jsonb_build_object(
-            'counts', v_counts, 'columns', v_columns, 'samples', v_samples, 'all', p_all, 'complete', v_complete,
-            'changes', (select count(*) from sync.inbox i where i.run_id = v_run),
-            'pulled', coalesce((v_pull ->> 'changes')::bigint, 0));
+            'counts', (select coalesce(jsonb_object_agg(x.key, x.value), '{}') from jsonb_each(v_counts) x where x.value <> '{}'),
+            'columns', v_columns, 'quarantined', v_reasons, 'samples', v_samples, 'all', p_all, 'complete', v_complete,
+            'changes', (select count(*) from sync.inbox i where i.run_id = v_run), 'pulled', v_pulled);
         -- Undo everything: the pull, the inbox, the target rows, the id map, the remote prune.
         raise exception using errcode = 'SYDRY', message = 'dry run', detail = v_result::text;
     exception when others then

@@ -2,7 +2,7 @@
 -- a dry run reports what an apply would do and leaves the inbox, the id map and the target untouched;
 -- the per-caller rate limit (SY429 with retry_after); bad input (SY400) and unbuilt modes (SY501).
 begin;
-select plan(16);
+select plan(17);
 
 select sync.set_config('{"transport": "http", "manual_runs_per_minute": 3}');
 
@@ -32,7 +32,7 @@ select test.apply('offices');
 select test.change('offices', 43, '{"id": 43, "name": "South Side", "phone": "2", "address": "2 Main", "city": "Humble", "state": "TX",
         "zip_code": "", "is_active": true, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}', '2026-01-01', 2);
 select is((sync.start_run('dry_run', caller => 'dee') #> '{run,result}') - 'changes' - 'pulled',
-          jsonb_build_object('all', false, 'complete', true, 'counts', '{"offices": {"updated": 1}}'::jsonb,
+          jsonb_build_object('all', false, 'complete', true, 'counts', '{"offices": {"updated": 1}}'::jsonb, 'quarantined', '{}'::jsonb,
                              'columns', '{"offices": {"name": 1, "phone": 1}}'::jsonb,
                              'samples', jsonb_build_object('offices', jsonb_build_array(jsonb_build_object(
                                  'legacy_id', 43, 'change', 'update', 'columns', '["name", "phone"]'::jsonb,
@@ -40,6 +40,18 @@ select is((sync.start_run('dry_run', caller => 'dee') #> '{run,result}') - 'chan
                                               from public.offices where legacy_office_id = 43))))),
           'an update names the columns it would change');
 select is((select name from public.offices where legacy_office_id = 43), 'South', 'and changes nothing');
+delete from sync.inbox;
+
+-- A change that would be quarantined (with its reason) and one that would park.
+select test.change('operations', 9, '{"order_id": null, "transaction_type": 1, "price": "12,50", "card_brand": "VISA",
+        "card_last4": "1111", "is_office_card": false, "created_at": "2026-01-01T00:00:00Z"}');
+select test.change('patients', 7, '{"office_id": 999, "user_id": null, "doctor_id": null, "patient_number": "P7", "first_name": "A",
+        "last_name": "B", "birthdate": null, "email": "", "status_id": 1, "medical_notes": null,
+        "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z"}');
+select is((sync.start_run('dry_run', caller => 'eve') #> '{run,result}') - 'changes' - 'pulled' - 'samples' - 'columns',
+          '{"all": false, "complete": true, "counts": {"patients": {"parked": 1}, "operations": {"quarantined": 1}},
+            "quarantined": {"operations": {"invalid_amount": 1}}}',
+          'quarantines are counted by reason, parked changes by entity');
 delete from sync.inbox;
 
 select lives_ok($$select sync.start_run('dry_run', caller => 'ann')$$, 'a third run in a minute is allowed');
