@@ -26,7 +26,7 @@ const USAGE = `usage: deno task sync <command> [options] [--json] [--url <api ur
   status                                   health: status, last and next run, lag, queues, circuit, alerts
   trigger [--wait] [--interval s]          start an incremental run; --wait polls until it ends
   backfill [entity...] [--no-wait]         start a backfill and show its progress until it ends
-  dry-run [entity...]                      what an incremental apply would do, per entity, with sample rows
+  dry-run [entity...] [--all]              what applying the pending changes (--all: a full backfill) would do, with samples
   verify [entity...] [--deep]              verify now (counts, gaps, integrity, drift); exit 1 on problems
   repair <entity> <legacy id...>           re-read exactly those legacy rows and apply them
   pause <run> | resume <run>               pause or resume a backfill

@@ -306,6 +306,12 @@ begin
     update sync.config set settings = v_stored, updated_at = now(), updated_by = v_who;
     insert into sync.config_audit (patch, before, after, changed_by) values (patch, v_before, v_after, v_who);
     insert into sync.audit (kind, subject, caller, details) values ('config.set', 'config', v_who, jsonb_build_object('patch', patch));
+    -- An info alert (engine.md §9) naming the keys and who changed them, never their values (a
+    -- destination URL or address is an operator's secret as much as a setting).
+    perform sync._alert('config_changed', 'info', 'config_changed',
+                        format('configuration changed by %s: %s', v_who,
+                               (select string_agg(k, ', ' order by k) from jsonb_object_keys(patch) k)),
+                        jsonb_build_object('keys', (select jsonb_agg(k order by k) from jsonb_object_keys(patch) k), 'by', v_who));
     return v_after;
 end;
 $$;

@@ -74,6 +74,9 @@ Deno.test("cli: runs --json, trigger --wait, backfill progress, pause/resume/can
     const cli = cliAs(api);
     await pair.target`select sync.connect_source(${pair.legacyConninfo})`;
     await pair.target`select sync.set_config('{"manual_runs_per_minute": 100}')`; // this test starts many runs
+    // (its info alert config_changed, acknowledged: the status below starts with none open)
+    await pair
+      .target`update sync.alerts set acknowledged_at = now(), acknowledged_by = 'test' where kind = 'config_changed'`;
     await pair.legacy.unsafe(`${OFFICES} select 'Office ' || g, '', '', 'Humble', 'TX', '', true, now(), now()
                                          from generate_series(1, 5) g`);
 
@@ -95,12 +98,12 @@ Deno.test("cli: runs --json, trigger --wait, backfill progress, pause/resume/can
       "outcome   rows",
       "inserted  5",
       "sample rows:",
-      "legacy_id  op      outcome  reason  target",
+      "legacy_id  change  columns  reason  target",
     ]]);
     deepStrictEqual(dryLines.slice(7).map((l) => l.slice(0, 54)), [
-      '1          upsert  applied  -       {"name":"Office 1"',
-      '2          upsert  applied  -       {"name":"Office 2"',
-      '3          upsert  applied  -       {"name":"Office 3"',
+      '1          insert  -        -       {"name":"Office 1"',
+      '2          insert  -        -       {"name":"Office 2"',
+      '3          insert  -        -       {"name":"Office 3"',
       "",
     ]);
 

@@ -1,5 +1,5 @@
 /**
- * Run commands: `trigger [--wait]`, `backfill [entity...] [--no-wait]`, `dry-run [entity...]`, `verify [--deep]`, `repair`,
+ * Run commands: `trigger [--wait]`, `backfill [entity...] [--no-wait]`, `dry-run [entity...] [--all]`, `verify [--deep]`, `repair`,
  * `pause|resume <run>`, `cancel <run> [--reason text]`, `runs [filters]`, `run <id>`.
  */
 import { flag, option } from "../args.ts";
@@ -62,7 +62,11 @@ const backfill: Command = async (ctx) => {
 
 const dryRun: Command = async (ctx) => {
   const entities = args(ctx, 0, 50, "entity names");
-  const run = await ctx.api("POST", "runs", { mode: "dry_run", ...(entities.length ? { entities } : {}) }) as Obj;
+  const run = await ctx.api("POST", "runs", {
+    mode: "dry_run",
+    ...(entities.length ? { entities } : {}),
+    ...(flag(ctx.args, "all") ? { all: true } : {}),
+  }) as Obj;
   ctx.print(run, () => {
     const result = (run.result ?? {}) as Obj;
     const counts = (result.counts ?? {}) as Record<string, Record<string, number>>;
@@ -72,7 +76,7 @@ const dryRun: Command = async (ctx) => {
       out.push("", entity, table(["outcome", "rows"], Object.entries(counts[entity] ?? {})));
       const rows = samples[entity] ?? [];
       if (rows.length) {
-        const first = ["legacy_id", "op", "outcome", "reason"];
+        const first = ["legacy_id", "change", "columns", "reason"];
         const cols = [...new Set([...first, ...rows.flatMap((s) => Object.keys(s))])];
         out.push("sample rows:", table(cols, rows.map((s) => cols.map((c) => s[c]))));
       }
