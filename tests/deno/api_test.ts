@@ -197,6 +197,28 @@ Deno.test("sync API routes: tick, runs, cancel, config, quarantine; success shap
     const big = await call(S, "sync/config", { method: "PATCH", body: { x: "a".repeat(70 * 1024) } });
     deepStrictEqual([big.status, (big.body.error as { code: string }).code], [413, "too_large"]);
 
+    // newest_wins: accepted where both sides have a timestamp, refused (named) where they do not.
+    const nw = await call(S, "sync/config", {
+      method: "PATCH",
+      body: { entities: { offices: { conflict_strategy: "newest_wins" } } },
+    });
+    deepStrictEqual(
+      [nw.status, (nw.body.entities as Record<string, Record<string, string>>).offices.conflict_strategy],
+      [
+        200,
+        "newest_wins",
+      ],
+    );
+    const nwBad = await call(S, "sync/config", {
+      method: "PATCH",
+      body: { entities: { profiles: { conflict_strategy: "newest_wins" } } },
+    });
+    deepStrictEqual([nwBad.status, (nwBad.body.error as { message: string }).message], [
+      400,
+      "entities.profiles.conflict_strategy newest_wins needs a timestamp on both sides (the legacy row's updated_at and " +
+      "the target's); profiles has none: use source_wins, target_wins, merge or manual",
+    ]);
+
     // quarantine: images for admins only; discard, then 409; unknown 404
     await pair.target`insert into sync.inbox (id, entity, legacy_id, op, image, source_version, captured_at, status)
                       values (900001, 'offices', 77, 'upsert', '{"id": 77, "name": "Image Office"}', 1, now(),

@@ -107,6 +107,18 @@ Deno.test("a refused row whose constraint DETAIL echoes medical notes leaves the
       const asAdmin = await call(keys.SECRET_KEY, "sync/quarantine?open=true", { method: "GET" });
       const items = asAdmin.body.items as { image: { medical_notes: string } }[];
       deepStrictEqual(items.map((x) => x.image.medical_notes), [NOTES]);
+
+      // An admin overrides the business rule with a row of their own: applied, audited by column names only.
+      const retried = await call(keys.SECRET_KEY, `sync/quarantine/${q.id}/retry`, {
+        body: { row: { medical_notes: "Reviewed: see the chart" } },
+      });
+      deepStrictEqual([retried.status, retried.body.resolution, retried.body.outcome], [200, "custom", "applied"]);
+      const [{ notes }] = await p.target`select medical_notes as notes from public.patients
+                                         where legacy_patient_id = ${pt.id}`;
+      deepStrictEqual(notes, "Reviewed: see the chart");
+      const [a] = await p.target`select caller, details from sync.audit where kind = 'quarantine.retry'`;
+      deepStrictEqual([a.caller, a.details.columns], ["secret_key", ["medical_notes"]]);
+      ok(!JSON.stringify(a.details).includes("Reviewed"), "the audit names the columns, not the values");
     } finally {
       await worker.close();
       await server.shutdown();
