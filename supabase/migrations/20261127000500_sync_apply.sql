@@ -355,7 +355,7 @@ begin
         on conflict do nothing;
         if e.delete_alert is not null then
             insert into sync.alerts (kind, severity, dedup_key, message, details)
-            select e.delete_alert, 'warning', format('%s:%s:%s', e.delete_alert, p_entity, d.legacy_id),
+            select e.delete_alert, 'critical', format('%s:%s:%s', e.delete_alert, p_entity, d.legacy_id),
                    format('%s %s was deleted in the legacy database (soft-deleted in the target)', p_entity, d.legacy_id),
                    jsonb_build_object('entity', p_entity, 'legacy_id', d.legacy_id, 'target_id', d.target_id)
               from sync.work_del d

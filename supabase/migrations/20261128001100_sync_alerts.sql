@@ -38,6 +38,21 @@ begin
 end;
 $$;
 
+-- Whether a verification repaired what it found in an entity: a repair ran and none of the rows it
+-- re-read was quarantined or parked (a repair that could not write them leaves the problem, which
+-- the gaps and verification_failed alerts must report now, not at the next verification).
+create function sync._repaired_clean(p_summary jsonb, p_entity text)
+returns boolean
+language sql
+immutable
+set search_path = ''
+as $$
+    select (p_summary -> 'repaired') ? p_entity
+       and coalesce((p_summary #>> array['repaired', p_entity, 'quarantined'])::bigint, 0) = 0
+       and coalesce((p_summary #>> array['repaired', p_entity, 'parked'])::bigint, 0) = 0;
+$$;
+revoke execute on function sync._repaired_clean(jsonb, text) from public;
+
 -- Evaluates every condition of engine.md §9 against the thresholds of alerts.thresholds. Event alerts
 -- (source_changed, financial_delete, source_unreachable) are raised where they happen. Info alerts
 -- are acknowledged automatically after 30 days. Returns {kind: firing | resolved} for what changed
@@ -90,13 +105,13 @@ begin
     select * into v_verify from sync.runs r where r.mode = 'verify' and r.status = 'succeeded' order by r.id desc limit 1;
     select coalesce(sum(coalesce((e.value #>> '{gaps,missing}')::bigint, 0) + coalesce((e.value #>> '{gaps,orphaned}')::bigint, 0)), 0)
       into v_n from jsonb_each(coalesce(v_verify.summary -> 'entities', '{}')) e
-     where not (v_verify.summary -> 'repaired') ? e.key;
+     where not sync._repaired_clean(v_verify.summary, e.key);
     v_state := sync._condition(v_n > (t ->> 'gaps')::numeric, 'gaps', 'warning', 'gaps',
                                format('verification found %s gaps it did not repair', v_n),
                                jsonb_build_object('run_id', v_verify.id), 'the last verification found no gaps above the threshold');
     v_out := v_out || jsonb_strip_nulls(jsonb_build_object('gaps', v_state));
     select string_agg(e.key, ', ' order by e.key) into v_entity from jsonb_each(coalesce(v_verify.summary -> 'entities', '{}')) e
-     where not (e.value ->> 'ok')::boolean and not (v_verify.summary -> 'repaired') ? e.key;
+     where not (e.value ->> 'ok')::boolean and not sync._repaired_clean(v_verify.summary, e.key);
     v_state := sync._condition(v_entity is not null, 'verification_failed', 'warning', 'verification_failed',
                                format('verification found problems it did not repair in %s', v_entity),
                                jsonb_build_object('run_id', v_verify.id), 'the last verification is clean');

@@ -3,7 +3,7 @@
 -- `recovery`); info alerts acknowledge themselves after 30 days; thresholds are validated by name;
 -- sync.prune keeps what is younger than the retention ages.
 begin;
-select plan(17);
+select plan(18);
 
 delete from sync.runs where true;
 select sync.set_config('{"alerts": {"thresholds": {"consecutive_failures": 2, "no_success_minutes": 30}}}');
@@ -86,6 +86,17 @@ select is(sync.prune() - 'runs' - 'cron_job_run_details' - 'net_http_response' -
 select is((select jsonb_agg(legacy_id order by legacy_id) from sync.inbox where entity = 'offices'), '[2, 3]',
           'a recent done change and an open old one stay');
 select is((select count(*)::int from sync.audit where kind = 'x'), 1, 'the recent audit row stays');
+
+-- A repair that could not write what it re-read (the target refused it) leaves the problem: reported now.
+insert into sync.runs (mode, status, started_at, ended_at, summary)
+values ('verify', 'succeeded', now(), now(), '{"ok": false, "repaired": {"operations": {"quarantined": 1}}, "entities": {
+          "operations": {"ok": false, "gaps": {"missing": 6, "orphaned": 0}, "counts": {"mapped": 10}, "integrity": {}}}}');
+select sync.evaluate_alerts();
+select is((select jsonb_agg(jsonb_build_array(kind, message) order by kind) from sync.alerts
+            where resolved_at is null and kind in ('gaps', 'verification_failed')),
+          '[["gaps", "verification found 6 gaps it did not repair"],
+            ["verification_failed", "verification found problems it did not repair in operations"]]',
+          'a failed repair does not count as repaired');
 
 select * from finish();
 rollback;

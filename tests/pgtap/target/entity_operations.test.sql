@@ -66,9 +66,9 @@ select is((select image ->> 'case_id' from sync.id_map where entity = 'operation
 
 select test.gone('operations', 1, '2026-02-01 00:00:00+00');
 select is(test.apply('operations'), '{"deleted": 1}', 'a source delete soft-deletes, never hard-deletes a payment');
-select results_eq($$ select kind, dedup_key, (details ->> 'legacy_id')::bigint from sync.alerts $$,
-                  $$ values ('financial_delete'::text, 'financial_delete:operations:1'::text, 1::bigint) $$,
-                  'and raises a financial_delete alert');
+select results_eq($$ select kind, severity, dedup_key, (details ->> 'legacy_id')::bigint from sync.alerts $$,
+                  $$ values ('financial_delete'::text, 'critical'::text, 'financial_delete:operations:1'::text, 1::bigint) $$,
+                  'and raises a critical financial_delete alert (engine.md §9)');
 
 select * from finish();
 rollback;
