@@ -353,6 +353,7 @@ begin
           from sync.entities c, jsonb_array_elements(c.reread) r, sync.work_del d
          where r.value ->> 'parent' = p_entity
         on conflict do nothing;
+        delete from sync.integrity_issues ii using sync.work_del d where ii.entity = p_entity and ii.legacy_id = d.legacy_id;
         if e.delete_alert is not null then
             insert into sync.alerts (kind, severity, dedup_key, message, details)
             select e.delete_alert, 'critical', format('%s:%s:%s', e.delete_alert, p_entity, d.legacy_id),
@@ -536,7 +537,11 @@ begin
      where r.value ->> 'parent' = p_entity and w.base is not null and w.base is distinct from w.data
     on conflict do nothing;
 
-    -- Unknown codes: recorded as data-integrity issues, the row still syncs.
+    -- Unknown codes: recorded as data-integrity issues, the row still syncs; an issue the row's
+    -- written version no longer has is gone.
+    delete from sync.integrity_issues ii using sync.work_w w
+     where ii.entity = p_entity and ii.legacy_id = w.legacy_id
+       and not exists (select 1 from jsonb_array_elements(w.issues) x where x ->> 'column' = ii.column_name);
     insert into sync.integrity_issues as ii (entity, legacy_id, source_table, column_name, code)
     select p_entity, w.legacy_id, e.source_table, x ->> 'column', x ->> 'code'
       from sync.work_w w, jsonb_array_elements(w.issues) x

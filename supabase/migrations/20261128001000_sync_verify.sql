@@ -209,6 +209,14 @@ begin
             if v_n > 0 then v_orphans := v_orphans || jsonb_build_object(v_fk.fk, v_n); end if;
         end loop;
         v_integrity := v_integrity || jsonb_build_object('live_children_of_deleted_parents', v_orphans);
+        -- Unknown codes (engine.md §8): rows synced with a code the mapping does not know (as
+        -- `unknown` or the named fallback), per column, with a sample. Reported; the rows are right.
+        v_integrity := v_integrity || jsonb_build_object('unknown_codes', (
+            select coalesce(jsonb_object_agg(x.column_name, jsonb_build_object('rows', x.n, 'sample', x.sample)), '{}')
+              from (select ii.column_name, count(*) as n,
+                           jsonb_path_query_array(jsonb_agg(jsonb_build_object('legacy_id', ii.legacy_id, 'code', ii.code)
+                                                            order by ii.legacy_id), '$[0 to 4]') as sample
+                      from sync.integrity_issues ii where ii.entity = p_entity group by ii.column_name) x));
 
     end if;
 

@@ -109,3 +109,41 @@ Deno.test("verify after each run: the cheap check rides on the tick, finds a dri
     await p.close();
   }
 });
+
+Deno.test("verify reports unknown codes per column with a sample, and forgets one when the row's code is fixed", async () => {
+  const p = await freshPair("verify_codes");
+  try {
+    await p.target`select sync.connect_source(${p.legacyConninfo})`;
+    await p.target`call sync.backfill('offices', null)`;
+    await p.target`call sync.backfill('profiles', null)`;
+    await p.target`call sync.backfill('patients', null)`;
+    const codes = async () => {
+      const [{ v }] = await p.target`select sync.verify(false, '{patients}') as v`;
+      return v.entities.patients.integrity.unknown_codes;
+    };
+    const before = await codes();
+    const known = (before.status_id?.rows ?? 0) as number;
+    const [pt] = await p.legacy`select id from dispatch_patient where status_id between 1 and 7 order by id limit 1`;
+    await p.legacy`update dispatch_patient set status_id = 99, updated_at = now() where id = ${pt.id}`;
+    await tick(p.target);
+    const after = await codes();
+    deepStrictEqual(after.status_id.rows, known + 1);
+    ok(
+      (after.status_id.sample as { legacy_id: number; code: string }[]).length <= 5,
+      JSON.stringify(after.status_id.sample),
+    );
+    const [{ code }] = await p.target`select code from sync.integrity_issues
+                                      where entity = 'patients' and legacy_id = ${pt.id}`;
+    deepStrictEqual(code, "99");
+    // The code fixed at the source: the issue is gone with the row's next version.
+    await p.legacy`update dispatch_patient set status_id = 1, updated_at = now() where id = ${pt.id}`;
+    await tick(p.target);
+    deepStrictEqual((await codes()).status_id?.rows ?? 0, known);
+    deepStrictEqual(
+      (await p.target`select count(*)::int as n from sync.integrity_issues where legacy_id = ${pt.id}`)[0].n,
+      0,
+    );
+  } finally {
+    await p.close();
+  }
+});
