@@ -294,6 +294,7 @@ declare
     v_stored jsonb;
     v_after jsonb;
     v_who text := sync._caller(changed_by);
+    v_scheduled boolean;
 begin
     if patch is null or jsonb_typeof(patch) <> 'object' then
         perform sync._raise(400, 'the configuration patch must be a JSON object');
@@ -303,6 +304,11 @@ begin
     v_stored := sync._merge_patch(v_stored, patch);
     v_after := sync._effective_config(v_stored);
     perform sync._validate_config(v_after);
+    -- The schedule's interval must be one pg_cron can run (engine.md §10), by the scheduler's rule.
+    if v_after ->> 'schedule_interval' is distinct from v_before ->> 'schedule_interval' then
+        perform sync._cron_schedule(v_after ->> 'schedule_interval',
+                                    coalesce((select x.extversion from pg_catalog.pg_extension x where x.extname = 'pg_cron'), '1.5'));
+    end if;
     update sync.config set settings = v_stored, updated_at = now(), updated_by = v_who;
     insert into sync.config_audit (patch, before, after, changed_by) values (patch, v_before, v_after, v_who);
     insert into sync.audit (kind, subject, caller, details) values ('config.set', 'config', v_who, jsonb_build_object('patch', patch));
@@ -312,6 +318,14 @@ begin
                         format('configuration changed by %s: %s', v_who,
                                (select string_agg(k, ', ' order by k) from jsonb_object_keys(patch) k)),
                         jsonb_build_object('keys', (select jsonb_agg(k order by k) from jsonb_object_keys(patch) k), 'by', v_who));
+    -- A new interval applies to the running schedule at once (sync.schedule records the same value,
+    -- which changes nothing more); without a schedule it is what the next sync.schedule() uses.
+    if v_after ->> 'schedule_interval' is distinct from v_before ->> 'schedule_interval' and to_regclass('cron.job') is not null then
+        execute format('select exists (select 1 from %I.job where jobname = $1)', 'cron') into v_scheduled using 'legacy-sync-tick';
+        if v_scheduled then
+            perform sync.schedule(v_after ->> 'schedule_interval', v_who);
+        end if;
+    end if;
     return v_after;
 end;
 $$;

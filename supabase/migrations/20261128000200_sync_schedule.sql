@@ -37,7 +37,7 @@ begin
 end;
 $$;
 
-create function sync.schedule(every text default '1 minute', caller text default null)
+create function sync.schedule(every text default null, caller text default null)
 returns jsonb
 language plpgsql
 security definer
@@ -57,6 +57,8 @@ declare
 begin
     -- Where pg_cron lives in another database, its version is unknown here: seconds are assumed
     -- possible (pg_cron 1.5+), and the jobs are given to the operator to create there (below).
+    -- Without an interval: the configured schedule_interval (default '1 minute').
+    every := coalesce(every, sync.get_config() ->> 'schedule_interval');
     v_cron := sync._cron_schedule(every, coalesce(v_version, '1.5'));
     -- The call itself reads the URL and key at run time: rotating them in Vault needs no reschedule.
     -- Up to the Edge Function's wall clock, a tick lasts the whole interval less a second and polls

@@ -114,6 +114,11 @@ Deno.test({
       ok(details.length >= 1, "no run of the job in cron.job_run_details");
       deepStrictEqual(details[0], { status: "succeeded", return_message: "SELECT 1" });
 
+      // A new schedule_interval in the configuration moves the running schedule at once (engine.md §10).
+      await sql`select sync.set_config('{"schedule_interval": "2 minutes"}', 'cron-test')`;
+      const [{ schedule }] = await sql`select schedule from cron.job where jobname = 'legacy-sync-tick'`;
+      deepStrictEqual(schedule, "*/2 * * * *");
+
       // Stop: no further tick, and the running one ends (cancelled between two polls); the function answers
       // 200 with its summary, which the worker writes under the request's id.
       await sql`select sync.unschedule('cron-test')`;

@@ -6,7 +6,7 @@
 -- that completed shows, whatever error came after it (a CHECK constraint that refuses the write
 -- itself aborts the statement first, so it does not count).
 begin;
-select plan(19);
+select plan(20);
 
 create sequence test.config_writes;
 create function test.count_config_write() returns trigger language plpgsql as $$
@@ -44,6 +44,9 @@ select throws_ok($$ select sync.set_config('{"entities": {"patients": {"conflict
 select throws_ok($$ select sync.set_config('{"entities": {"profiles": {"conflict_strategy": "newest_wins"}}}') $$, 'SY400',
                  'entities.profiles.conflict_strategy newest_wins needs a timestamp on both sides (the legacy row''s updated_at and the target''s); profiles has none: use source_wins, target_wins, merge or manual',
                  'newest_wins is refused for an entity without timestamps on both sides');
+select throws_ok($$ select sync.set_config('{"schedule_interval": "7 minutes"}') $$, 'SY400',
+                 'a schedule in minutes must divide an hour (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60), got 7',
+                 'schedule_interval is refused by the scheduler''s own rule');
 select throws_ok($$ select sync.set_config('{"retry": {"backoff_ms": 50000}}') $$, 'SY400',
                  'retry.max_backoff_ms must not be below retry.backoff_ms', 'cross-field rules hold');
 select throws_ok($$ select sync.set_config('{"alerts": {"destinations": {"webhook_url": "ftp://x"}}}') $$, 'SY400',
