@@ -189,6 +189,7 @@ create table sync.quarantine (
     resolution text check (resolution in ('newer change', 'retried', 'custom', 'discarded', 'auto retry', 'backfill'))
 );
 create unique index quarantine_open_idx on sync.quarantine (entity, legacy_id) where released_at is null;
+create index quarantine_inbox_idx on sync.quarantine (inbox_id);
 
 -- Target-side edits met by a source change (engine.md §5): one row per conflict, with the three
 -- images and the decision. At most one open (held, strategy manual) conflict per row.

@@ -686,11 +686,15 @@ declare
     v_n integer;
 begin
     with due as (
+        -- The step of the schedule: how many times this change was retried automatically already
+        -- (not its attempts, which count the times it parked too).
         update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'auto retry'
           from sync.inbox i
+         cross join lateral (select count(*)::integer as n from sync.quarantine p
+                              where p.inbox_id = i.id and p.resolution = 'auto retry') r
          where q.released_at is null and q.reason = 'apply_error' and i.id = q.inbox_id and i.status = 'quarantined'
-           and i.attempts <= jsonb_array_length(v_minutes)
-           and q.created_at + make_interval(mins => (v_minutes ->> (i.attempts - 1))::integer) <= now()
+           and r.n < jsonb_array_length(v_minutes)
+           and q.created_at + make_interval(mins => (v_minutes ->> r.n)::integer) <= now()
         returning q.inbox_id
     )
     update sync.inbox i set status = 'pending', reason = null, message = null, run_id = p_run_id

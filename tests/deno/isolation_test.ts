@@ -141,9 +141,19 @@ Deno.test("apply_error quarantines are retried on the widening schedule; a mappi
     await age("15 minutes 1 second");
     deepStrictEqual((await tick(p.target)).counts, { patients: { quarantined: 1 } });
     deepStrictEqual(await open(), [["apply_error", 3]]);
-    // The constraint lifted: the next due retry applies the row.
-    await p.target`alter table public.patients drop constraint patients_no_zz`;
+    // The third wait is 60 minutes, the last 240; then no more retries.
+    await age("59 minutes");
+    deepStrictEqual((await tick(p.target)).counts, {});
     await age("60 minutes 1 second");
+    deepStrictEqual((await tick(p.target)).counts, { patients: { quarantined: 1 } });
+    await age("240 minutes 1 second");
+    deepStrictEqual((await tick(p.target)).counts, { patients: { quarantined: 1 } });
+    deepStrictEqual(await open(), [["apply_error", 5]]);
+    await age("30 days");
+    deepStrictEqual((await tick(p.target)).counts, {}, "the schedule is spent: the change waits for a newer one");
+    // The constraint lifted and a newer change: it applies.
+    await p.target`alter table public.patients drop constraint patients_no_zz`;
+    await p.legacy`update dispatch_patient set last_name = 'ZZLifted' where id = ${a.id}`;
     deepStrictEqual((await tick(p.target)).counts, { patients: { updated: 1 } });
     deepStrictEqual(await open(), []);
     const released = await p.target`select released_by, resolution from sync.quarantine
@@ -152,6 +162,8 @@ Deno.test("apply_error quarantines are retried on the widening schedule; a mappi
       ["sync", "auto retry"],
       ["sync", "auto retry"],
       ["sync", "auto retry"],
+      ["sync", "auto retry"],
+      ["sync", "newer change"],
     ]);
     deepStrictEqual(await oracleDiff(p.target), []);
 
