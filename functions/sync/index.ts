@@ -56,17 +56,34 @@ async function respond(req: Request): Promise<Response> {
     }
     requireRole(caller, found.route.role);
     let body: Promise<unknown> | undefined;
-    return await found.route.handle({
+    const ctx = {
       req,
       caller,
       params: found.params,
       query: url.searchParams,
       body: () => body ??= readJson(req),
       sql: db(),
-    });
+    };
+    const t0 = performance.now();
+    try {
+      return await found.route.handle(ctx);
+    } catch (e) {
+      // A pooled connection whose backend the server ended (terminated, restarted) reports it to the next query it
+      // serves, at once: that error is not this request's, which runs once more on a fresh connection. (An error
+      // after the request's own work began is its own, and answered.)
+      if (!endedConnection(e) || performance.now() - t0 > 1000) throw e;
+      return await found.route.handle(ctx);
+    }
   } catch (e) {
     return toErrorResponse(e);
   }
+}
+
+/** An error that says the connection, not the statement, is gone (admin shutdown codes, postgres.js's own). */
+function endedConnection(e: unknown): boolean {
+  const code = (e as { code?: string })?.code;
+  return code !== undefined &&
+    ["57P01", "57P02", "57P03", "CONNECTION_CLOSED", "CONNECTION_ENDED", "CONNECTION_DESTROYED"].includes(code);
 }
 
 if (import.meta.main) Deno.serve(handler);
