@@ -2,9 +2,19 @@
 -- operator's row) and discard. Both audited with the caller; both return the quarantine row.
 -- Errors: SY404 unknown id, SY409 already released or a run applying right now, SY400 a bad row.
 
+-- Whether a run holds the applier now (else this transaction takes it, until it ends).
+create function sync._applier_busy()
+returns boolean
+language sql
+set search_path = ''
+as $$
+    select not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sync.applier'))
+           or exists (select 1 from sync.applier l where sync._lease_alive(l));
+$$;
+
 -- The open quarantine row, locked, after the checks every release makes; and the applier, held by
 -- this transaction (a release applies now, so it must not run beside a tick).
-create function sync._quarantine_take(p_id bigint)
+create function sync._quarantine_take(p_id bigint, p_queue boolean default false)
 returns sync.quarantine
 language plpgsql
 set search_path = ''
@@ -20,8 +30,7 @@ begin
         perform sync._raise(409, format('quarantine row %s is already released (%s by %s)', q.id, q.resolution, q.released_by),
                             format('id %s', q.id));
     end if;
-    if not pg_catalog.pg_try_advisory_xact_lock(pg_catalog.hashtext('sync.applier'))
-       or exists (select 1 from sync.applier l where sync._lease_alive(l)) then
+    if not p_queue and sync._applier_busy() then
         perform sync._raise(409, 'a run is applying changes right now: try again in a moment', format('id %s', q.id));
     end if;
     return q;
@@ -35,7 +44,8 @@ security definer
 set search_path = ''
 as $$
 declare
-    q sync.quarantine := sync._quarantine_take(retry_quarantined.id);
+    -- A retry of the legacy row may be queued behind a running tick; an operator's row is written now.
+    q sync.quarantine := sync._quarantine_take(retry_quarantined.id, retry_quarantined."row" is null);
     e sync.entities;
     v_who text := sync._caller(retry_quarantined.caller);
     v_version bigint;
@@ -67,7 +77,11 @@ begin
         update sync.inbox i set status = 'superseded', applied_at = now() where i.id = q.inbox_id and i.status = 'quarantined';
         update sync.quarantine x set released_at = now(), released_by = v_who, resolution = 'retried' where x.id = q.id
         returning * into q;
-        perform sync._apply_isolated(e.name, null, array[v_inbox]);
+        -- Applied now; or, while a run holds the applier (a scheduled tick polls most of each minute),
+        -- left pending for it: it applies it within a poll (outcome pending).
+        if not sync._applier_busy() then
+            perform sync._apply_isolated(e.name, null, array[v_inbox]);
+        end if;
     else
         if jsonb_typeof(retry_quarantined."row") <> 'object' then
             perform sync._raise(400, 'the row must be a JSON object of target columns');
@@ -111,7 +125,7 @@ begin
 end;
 $$;
 comment on function sync.retry_quarantined(bigint, jsonb, text) is
-    'Releases a quarantined change and applies it now: the legacy row''s current image (it may be quarantined again, with the new reason), or the operator''s row of target columns. SY404 unknown, SY409 released. Audited. Returns the quarantine row with the outcome.';
+    'Releases a quarantined change and applies it now: the legacy row''s current image (it may be quarantined again, with the new reason; while a run applies, left pending for it), or the operator''s row of target columns (SY409 while a run applies). SY404 unknown, SY409 released. Audited. Returns the quarantine row with the outcome.';
 
 create function sync.discard_quarantined(id bigint, caller text default null)
 returns jsonb
@@ -135,5 +149,5 @@ $$;
 comment on function sync.discard_quarantined(bigint, text) is
     'Closes a quarantined change as discarded (it is never applied). SY404 unknown, SY409 released. Audited. Returns the quarantine row.';
 
-revoke execute on function sync._quarantine_take(bigint), sync.retry_quarantined(bigint, jsonb, text),
+revoke execute on function sync._quarantine_take(bigint, boolean), sync._applier_busy(), sync.retry_quarantined(bigint, jsonb, text),
     sync.discard_quarantined(bigint, text) from public;

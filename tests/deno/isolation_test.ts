@@ -5,7 +5,7 @@
  * and the API releases it: retry (the current legacy row) and discard.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
-import { freshPair, oracleDiff, tick } from "./_helpers.ts";
+import { freshPair, oracleDiff, sleep, tick } from "./_helpers.ts";
 
 Deno.test("a change the target refuses is quarantined alone; retry applies it, discard closes it", async () => {
   const p = await freshPair("isolate");
@@ -174,6 +174,41 @@ Deno.test("apply_error quarantines are retried on the widening schedule; a mappi
     await age("1 day");
     deepStrictEqual((await tick(p.target)).counts, {});
     deepStrictEqual(await open("operations", t.id), [["invalid_amount", 0]]);
+  } finally {
+    await p.close();
+  }
+});
+
+Deno.test("retry_quarantined while a scheduled tick holds the applier leaves the change pending for it", async () => {
+  const p = await freshPair("isolate_busy");
+  try {
+    await p.target`select sync.connect_source(${p.legacyConninfo})`;
+    await p.target`call sync.backfill(null, null)`;
+    const [a] = await p.legacy`select id from dispatch_patient order by id limit 1`;
+    await p.target`alter table public.patients add constraint patients_no_zz check (last_name not like 'ZZ%')`;
+    await p.legacy`update dispatch_patient set last_name = 'ZZRefused' where id = ${a.id}`;
+    await tick(p.target);
+    const [{ id }] = await p
+      .target`select id from sync.quarantine where released_at is null and reason = 'apply_error'`;
+    await p.target`alter table public.patients drop constraint patients_no_zz`;
+    // A scheduled tick: it holds the applier and polls while idle.
+    const scheduled = p.target`call sync.tick(6, null, 'schedule', null, 6)`.execute();
+    for (let i = 0; i < 100; i++) {
+      const [{ live }] = await p
+        .target`select exists (select 1 from sync.applier l where sync._lease_alive(l)) as live`;
+      if (live) break;
+      await sleep(50);
+    }
+    const [{ r }] = await p.target`select sync.retry_quarantined(${id}, null, 'tester') as r`;
+    deepStrictEqual([r.resolution, r.outcome], ["retried", "pending"]);
+    let name = "";
+    for (let i = 0; i < 100 && name !== "ZZRefused"; i++) {
+      await sleep(100);
+      [{ name }] = await p.target`select last_name as name from public.patients where legacy_patient_id = ${a.id}`;
+    }
+    deepStrictEqual(name, "ZZRefused", "the running tick applied the retried change");
+    await scheduled;
+    deepStrictEqual(await oracleDiff(p.target), []);
   } finally {
     await p.close();
   }
