@@ -4,23 +4,15 @@
  * kind once (the tick's backend killed mid-pull, mid-apply and mid-verify, the source refusing the reader, a target
  * constraint rejecting some rows, a manual trigger during a scheduled tick), then the drain and the exact
  * comparison. pg_cron 1.4 (Debian's) runs minute schedules, and a kill or an outage ends the tick it hits, so the
- * four tick faults take four ticks at least: six to seven minutes here (a tick lost after a kill, see KNOWN_DEFECT).
+ * four tick faults take four ticks at least: six to seven minutes here.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
 import { paths, TEST } from "../../scripts/lib/stack.ts";
 import { LEGACY_ROLES } from "../../scripts/lib/testenv.ts";
-import { FAULT_KINDS, type FaultRecord, formatSoak, planFaults, runSoak, TICK_FAULTS } from "../../scripts/lib/soak.ts";
+import { FAULT_KINDS, formatSoak, planFaults, runSoak, TICK_FAULTS } from "../../scripts/lib/soak.ts";
 import { freshPair } from "./_helpers.ts";
 
 const SEED = 20261214;
-
-/**
- * A defect of the `sync` function not fixed yet: postgres.js 3.4.9 keeps the FATAL 57P01 of a killed tick's backend
- * and hands it to the next query on that pooled connection once it reconnects, so whichever request uses it next
- * answers 500 (a scheduled tick, or a manual trigger that should have been 409). Which request meets it depends on
- * the pool, so a manual trigger's 500 is tolerated here; remove this when functions/sync retries such a call.
- */
-const KNOWN_DEFECT = (f: FaultRecord) => f.kind === "manual_trigger" && f.outcome.startsWith("500 ");
 
 Deno.test("soak planFaults gives every tick fault a tick of its own and every kind a moment, from the seed alone", () => {
   const plan = planFaults(SEED, 60, 60);
@@ -49,7 +41,7 @@ Deno.test("soak: every fault kind through the deployed path, then the target equ
     }, { seconds: 60, rate: 100, seed: SEED });
     console.log(formatSoak(r));
     deepStrictEqual([...new Set(r.faults.map((f) => f.kind))].sort(), [...FAULT_KINDS].sort());
-    deepStrictEqual(r.faults.filter((f) => !f.ok && !KNOWN_DEFECT(f)), []);
+    deepStrictEqual(r.faults.filter((f) => !f.ok), []);
     deepStrictEqual(r.problems, []);
     deepStrictEqual(r.unexplained, []);
     deepStrictEqual(r.differences, []);
