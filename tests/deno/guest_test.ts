@@ -22,7 +22,8 @@ Deno.test("source_load pauses a backfill between chunks: pause_ms after each chu
     const [{ summary: a }] = await p.target`call sync.backfill('profiles', null)`;
     deepStrictEqual([a.status, a.progress.done], ["succeeded", 250]);
     // Three chunks, two pauses between them.
-    const [{ t: ta }] = await p.target`select (progress ->> 'throttle_ms')::int as t from sync.runs where id = ${a.run_id}`;
+    const [{ t: ta }] = await p
+      .target`select (progress ->> 'throttle_ms')::int as t from sync.runs where id = ${a.run_id}`;
     deepStrictEqual(ta, 300);
 
     // By rate: 100 rows a chunk at 200 rows/s is 500 ms a chunk, whatever the chunk itself took.
@@ -31,7 +32,8 @@ Deno.test("source_load pauses a backfill between chunks: pause_ms after each chu
     const [{ summary: b }] = await p.target`call sync.backfill('profiles', null)`;
     const ms = performance.now() - t0;
     deepStrictEqual(b.status, "succeeded");
-    const [{ t: tb }] = await p.target`select (progress ->> 'throttle_ms')::int as t from sync.runs where id = ${b.run_id}`;
+    const [{ t: tb }] = await p
+      .target`select (progress ->> 'throttle_ms')::int as t from sync.runs where id = ${b.run_id}`;
     ok(tb > 500 && tb <= 1000, `two pauses topping 100-row chunks up to 500 ms each: ${tb} ms`);
     ok(ms >= 1000, `two chunks at 200 rows/s take at least a second before the last: ${Math.round(ms)} ms`);
 
