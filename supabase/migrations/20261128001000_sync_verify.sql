@@ -16,7 +16,9 @@
 create unlogged table sync.work_ids (id bigint primary key);
 -- The transform's answer for the same rows captured at another time (see sync._drift_check).
 create unlogged table sync.work_t2 of sync.transformed;
-revoke all on sync.work_ids, sync.work_t2 from public;
+-- The rows of a drift check whose written columns differ from the target's (sync._drift_check).
+create unlogged table sync.work_drift (work_id bigint primary key, legacy_id bigint not null, cols text[] not null);
+revoke all on sync.work_ids, sync.work_t2, sync.work_drift from public;
 
 -- Typed differences between a transformed row (t.data) and the live target row x, over the columns
 -- the transform wrote: SQL for an array of the differing column names.
@@ -33,51 +35,75 @@ $$;
 
 -- Drift of the rows in sync.work_in (filled by the caller from the source): the pack's transform over
 -- them, compared with the live target rows. Columns that a transform takes from the capture time
--- (a source without updated_at) cannot be recomputed from the source: the transform runs a second
--- time with the capture time moved, and the columns whose values move with it are left out (named
--- in `unverifiable`). Returns {checked, drifted, sample: [{legacy_id, columns}], unverifiable}.
-create function sync._drift_check(p_entity text, p_sample integer)
+-- (a source without updated_at) cannot be recomputed from the source: for the rows that differ (and,
+-- when p_moving is NULL, a probe of the first 100 written rows) the transform runs a second time with
+-- the capture time moved, and the columns whose values move with it are left out (named in
+-- `unverifiable`). p_moving: the columns an earlier chunk of the same entity found moving, left out
+-- from the start, so that a clean chunk costs one transform. Leaves sync.work_in cut down to the
+-- rows transformed twice. Returns {checked, drifted, sample: [{legacy_id, columns}], unverifiable}.
+create function sync._drift_check(p_entity text, p_sample integer, p_moving text[] default null)
 returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
     e sync.entities;
-    v jsonb;
+    v_checked bigint;
     v_moving text[];
 begin
     select * into e from sync.entities where name = p_entity;
-    truncate sync.work_t, sync.work_t2;
+    truncate sync.work_t, sync.work_t2, sync.work_drift;
     execute format('insert into sync.work_t select * from %s()', e.transform);
-    update sync.work_in w set captured_at = w.captured_at - interval '3 days 7 hours';
-    execute format('insert into sync.work_t2 select * from %s()', e.transform);
-    select coalesce(array_agg(distinct k.key order by k.key), '{}') into v_moving
-      from sync.work_t t join sync.work_t2 t2 on t2.work_id = t.work_id, jsonb_each(t.data) k
-     where t.outcome = 'write' and k.value is distinct from t2.data -> k.key;
+    -- The written columns (but those known to move): a row whose values all match is clean.
     execute format($q$
-        select jsonb_build_object('checked', count(*), 'drifted', count(*) filter (where cardinality(z.cols) > 0),
-                                  'sample', coalesce(jsonb_agg(jsonb_build_object('legacy_id', z.legacy_id, 'columns', z.cols)
-                                                               order by z.legacy_id) filter (where cardinality(z.cols) > 0 and z.n <= $2), '[]'),
-                                  'unverifiable', to_jsonb($3))
-          from (select w.legacy_id, %3$s as cols,
-                       count(*) filter (where cardinality(%3$s) > 0) over (order by w.legacy_id) as n
-                  from sync.work_t t
-                  join sync.work_in w on w.work_id = t.work_id
-                  -- A lateral probe of the map's primary key: its statistics lag a whole entity behind
-                  -- right after a backfill, and a planner that believes one row is mapped scans it per row.
-                  cross join lateral (select m.target_id from sync.id_map m
-                                       where m.entity = $1 and m.legacy_id = w.legacy_id and not m.deleted offset 0) m
-                  join %1$s x on x.id = m.target_id %4$s
-                  cross join lateral jsonb_populate_record(null::%1$s, t.data) d
-                 where t.outcome = 'write'
-                   and not exists (select 1 from sync.conflicts c where c.entity = $1 and c.legacy_id = w.legacy_id and c.status = 'open')
-                   and not exists (select 1 from sync.inbox i where i.entity = $1 and i.legacy_id = w.legacy_id
-                                      and i.status in ('pending', 'parked', 'quarantined', 'conflict'))) z $q$,
-        e.target_table, e.legacy_id_column,
-        coalesce(sync._drift_expr(array(select c from unnest(e.write_columns) c where c <> all (v_moving))), '''{}''::text[]'),
+        with z as (
+            select w.work_id, w.legacy_id, %2$s as cols
+              from sync.work_t t
+              join sync.work_in w on w.work_id = t.work_id
+              -- A lateral probe of the map's primary key: its statistics lag a whole entity behind
+              -- right after a backfill, and a planner that believes one row is mapped scans it per row.
+              cross join lateral (select m.target_id from sync.id_map m
+                                   where m.entity = $1 and m.legacy_id = w.legacy_id and not m.deleted offset 0) m
+              join %1$s x on x.id = m.target_id %3$s
+              cross join lateral jsonb_populate_record(null::%1$s, t.data) d
+             where t.outcome = 'write'
+               and not exists (select 1 from sync.conflicts c where c.entity = $1 and c.legacy_id = w.legacy_id and c.status = 'open')
+               and not exists (select 1 from sync.inbox i where i.entity = $1 and i.legacy_id = w.legacy_id
+                                  and i.status in ('pending', 'parked', 'quarantined', 'conflict'))
+        ), drifted as (
+            insert into sync.work_drift (work_id, legacy_id, cols)
+            select z.work_id, z.legacy_id, z.cols from z where cardinality(z.cols) > 0
+        )
+        select count(*) from z $q$,
+        e.target_table,
+        coalesce(sync._drift_expr(array(select c from unnest(e.write_columns) c where c <> all (coalesce(p_moving, '{}')))),
+                 '''{}''::text[]'),
         case when e.has_deleted_at then 'and x.deleted_at is null' else '' end)
-    into v using p_entity, p_sample, v_moving;
-    return v;
+    into v_checked using p_entity;
+    -- The second transform, the capture time moved: the differing rows (and the probe) only.
+    v_moving := coalesce(p_moving, '{}');
+    if p_moving is null or exists (select 1 from sync.work_drift) then
+        delete from sync.work_in w
+         where not exists (select 1 from sync.work_drift d where d.work_id = w.work_id)
+           and (p_moving is not null
+                or w.work_id not in (select t.work_id from sync.work_t t where t.outcome = 'write' order by t.work_id limit 100));
+        update sync.work_in w set captured_at = w.captured_at - interval '3 days 7 hours';
+        execute format('insert into sync.work_t2 select * from %s()', e.transform);
+        select coalesce(array_agg(distinct k.key order by k.key), '{}') into v_moving
+          from (select unnest(v_moving) as key
+                union
+                select k.key
+                  from sync.work_t t join sync.work_t2 t2 on t2.work_id = t.work_id, jsonb_each(t.data) k
+                 where t.outcome = 'write' and k.value is distinct from t2.data -> k.key) k;
+    end if;
+    return (select jsonb_build_object('checked', v_checked, 'drifted', count(*),
+                                      'sample', coalesce(jsonb_agg(jsonb_build_object('legacy_id', z.legacy_id, 'columns', z.cols)
+                                                                   order by z.legacy_id) filter (where z.n <= p_sample), '[]'),
+                                      'unverifiable', to_jsonb(v_moving))
+              from (select d.legacy_id, c.cols, row_number() over (order by d.legacy_id) as n
+                      from sync.work_drift d
+                     cross join lateral (select array(select x from unnest(d.cols) x where x <> all (v_moving)) as cols) c
+                     where cardinality(c.cols) > 0) z);
 end;
 $$;
 
@@ -233,7 +259,9 @@ begin
                 end if;
                 v_t := clock_timestamp();
                 v_rows := sync._read_source(p_entity, null, v_lo, v_chunk);
-                v_part := sync._drift_check(p_entity, case when p_drift_ids is null then 10 else greatest(10, least(p_drift_ids, v_chunk)) end);
+                v_part := sync._drift_check(p_entity, case when p_drift_ids is null then 10 else greatest(10, least(p_drift_ids, v_chunk)) end,
+                                            case when v_drift ? 'unverifiable'
+                                                 then array(select jsonb_array_elements_text(v_drift -> 'unverifiable')) end);
                 if p_drift_ids is not null and coalesce(cardinality(v_drift_ids), 0) < p_drift_ids then
                     v_drift_ids := coalesce(v_drift_ids, '{}')
                                    || array(select (x ->> 'legacy_id')::bigint from jsonb_array_elements(v_part -> 'sample') x);
@@ -441,7 +469,7 @@ $$;
 comment on function sync.verify(boolean, text[], text, integer) is
     'Verifies counts, gaps both ways, integrity and drift per entity (a sample; every row when deep), repairing what it finds when auto_repair is on; recorded as a verify run. SY409 while a run applies.';
 
-revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer), sync._orphaned_ids(text),
+revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer, text[]), sync._orphaned_ids(text),
     sync._verify_entity(text, boolean, integer, boolean, integer),
     sync._repair(bigint, text, bigint[]), sync._verify(bigint, boolean, text[], integer, boolean, boolean),
     sync._verify_run(text, boolean, text[], jsonb, text), sync.verify(boolean, text[], text, integer) from public;

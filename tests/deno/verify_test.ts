@@ -147,3 +147,38 @@ Deno.test("verify reports unknown codes per column with a sample, and forgets on
     await p.close();
   }
 });
+
+Deno.test("verify deep, chunk by chunk: capture-time columns left out, a real difference in a later chunk named exactly", async () => {
+  // messages take updated_at from the capture time (dispatch_record has none): verification cannot recompute
+  // it, so it is left out of the comparison and named unverifiable. The first chunk finds that out by transforming its
+  // rows twice; later chunks start from it and transform twice only the rows that still differ.
+  const p = await freshPair("verify_chunks");
+  try {
+    await p.target`select sync.connect_source(${p.legacyConninfo})`;
+    await p.target`select sync.set_config('{"backfill_batch_size": 100, "auto_repair": false}')`;
+    await p.target`call sync.backfill(null, null)`;
+    const [{ n, hi }] = await p.target`
+      select count(*)::int as n, max(legacy_record_id)::bigint as hi from public.messages where deleted_at is null`;
+    const [{ lo }] = await p.legacy`select min(id)::bigint as lo from dispatch_record`;
+    ok(Number(hi) - Number(lo) > 300, "the messages span several chunks of 100");
+
+    const [{ v: clean }] = await p.target`select sync.verify(true, '{messages}') as v`;
+    deepStrictEqual(clean.entities.messages.drift, { checked: n, drifted: 0, sample: [], unverifiable: ["updated_at"] });
+
+    // Two target-side edits far from the first chunk: one in content (and updated_at), one in updated_at alone.
+    const [edited, touched] = await p.target`
+      select legacy_record_id as id from public.messages where deleted_at is null order by legacy_record_id desc limit 2`;
+    await p.target`update public.messages set content = content || ' (edited)', updated_at = now() + interval '1 day'
+                    where legacy_record_id = ${edited.id}`;
+    await p.target`update public.messages set updated_at = now() + interval '2 days' where legacy_record_id = ${touched.id}`;
+    const [{ v: broken }] = await p.target`select sync.verify(true, '{messages}') as v`;
+    deepStrictEqual(broken.entities.messages.drift, {
+      checked: n,
+      drifted: 1,
+      sample: [{ legacy_id: Number(edited.id), columns: ["content"] }],
+      unverifiable: ["updated_at"],
+    });
+  } finally {
+    await p.close();
+  }
+});
