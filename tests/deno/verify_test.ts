@@ -163,14 +163,20 @@ Deno.test("verify deep, chunk by chunk: capture-time columns left out, a real di
     ok(Number(hi) - Number(lo) > 300, "the messages span several chunks of 100");
 
     const [{ v: clean }] = await p.target`select sync.verify(true, '{messages}') as v`;
-    deepStrictEqual(clean.entities.messages.drift, { checked: n, drifted: 0, sample: [], unverifiable: ["updated_at"] });
+    deepStrictEqual(clean.entities.messages.drift, {
+      checked: n,
+      drifted: 0,
+      sample: [],
+      unverifiable: ["updated_at"],
+    });
 
     // Two target-side edits far from the first chunk: one in content (and updated_at), one in updated_at alone.
     const [edited, touched] = await p.target`
       select legacy_record_id as id from public.messages where deleted_at is null order by legacy_record_id desc limit 2`;
     await p.target`update public.messages set content = content || ' (edited)', updated_at = now() + interval '1 day'
                     where legacy_record_id = ${edited.id}`;
-    await p.target`update public.messages set updated_at = now() + interval '2 days' where legacy_record_id = ${touched.id}`;
+    await p
+      .target`update public.messages set updated_at = now() + interval '2 days' where legacy_record_id = ${touched.id}`;
     const [{ v: broken }] = await p.target`select sync.verify(true, '{messages}') as v`;
     deepStrictEqual(broken.entities.messages.drift, {
       checked: n,
