@@ -252,6 +252,10 @@ declare
     v_tcols text;
     v_scols text;
     v_timg text;
+    v_mapped boolean;
+    v_park integer;
+    v_quarantine integer;
+    v_skip integer;
 begin
     select * into e from sync.entities where name = p_entity;
     -- Wide values this pass writes (target rows, the map's images) compress with lz4 where the
@@ -281,6 +285,9 @@ begin
     else
         -- A backfill image is newer than any open change of the same rows (those were pulled
         -- before, under the same lease): it replaces them and releases their quarantine.
+        -- (Statements that cannot touch a row are skipped on a cheap probe: each costs a scan of
+        -- the work set, and a first copy meets none of them.)
+        if exists (select 1 from sync.inbox i where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')) then
         with older as (
             update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
              where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
@@ -289,6 +296,7 @@ begin
         )
         update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'backfill'
          where q.entity = p_entity and q.released_at is null and q.legacy_id = any (array(select legacy_id from older));
+        end if;
     end if;
 
     -- Lookups of the id map and the inbox below are written as per-row probes of their primary
@@ -373,6 +381,10 @@ begin
     if not exists (select 1 from sync.work_t) then
         return (select coalesce(jsonb_object_agg(key, value), '{}') from jsonb_each(v_counts) where value <> '0');
     end if;
+    select count(*) filter (where t.outcome = 'park'), count(*) filter (where t.outcome = 'quarantine'),
+           count(*) filter (where t.outcome = 'skip')
+      into v_park, v_quarantine, v_skip
+      from sync.work_t t;
 
     -- Target ids: the id map, else adoption of a row the one-off migration created, else UUID v5.
     truncate sync.work_w;
@@ -391,79 +403,89 @@ begin
          where t.outcome = 'write' $q$, e.target_table, e.legacy_id_column)
     using p_entity;
 
+    -- Rows already mapped: only they can be stale, meet a target-side edit or keep an updated_at.
+    v_mapped := exists (select 1 from sync.work_w w where w.mapped_version is not null);
+
     -- Version guard: an image older than the one already applied never overwrites it.
-    update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id, reason = 'stale'
-      from sync.work_w w where i.id = w.inbox_id and w.source_version < w.mapped_version;
-    delete from sync.work_w w where w.source_version < w.mapped_version;
-    get diagnostics v_n = row_count;
-    if v_n > 0 then v_counts := v_counts || jsonb_build_object('stale', v_n); end if;
+    if v_mapped then
+        update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id, reason = 'stale'
+          from sync.work_w w where i.id = w.inbox_id and w.source_version < w.mapped_version;
+        delete from sync.work_w w where w.source_version < w.mapped_version;
+        get diagnostics v_n = row_count;
+        if v_n > 0 then v_counts := v_counts || jsonb_build_object('stale', v_n); end if;
+    end if;
 
     -- Conflicts (engine.md §5): the written columns of the target row against the image the sync
     -- last wrote; a difference is a target-side edit, handled by the entity's strategy.
-    execute format($q$
-        update sync.work_w w set base = m.image, target_image = %3$s, tcols = %2$s,
-                                 scols = (select %4$s from jsonb_populate_record(null::%1$s, w.data) d,
-                                                           jsonb_populate_record(null::%1$s, coalesce(m.source_image, m.image)) b)
-          from (select w2.work_id, m.image, m.source_image
-                  from sync.work_w w2
-                 -- Only rows already mapped can meet a target-side edit (a first copy has none).
-                 cross join lateral (select m.image, m.source_image from sync.id_map m
-                                      where m.entity = $1 and m.legacy_id = w2.legacy_id and m.image is not null offset 0) m
-                 where w2.mapped_version is not null) m,
-               %1$s t, jsonb_populate_record(null::%1$s, m.image) b
-         where m.work_id = w.work_id and t.id = w.id $q$, e.target_table, v_tcols, v_timg, v_scols)
-    using p_entity;
-    if exists (select 1 from sync.work_w w where cardinality(w.tcols) > 0) then
-        insert into sync.conflicts as k (entity, legacy_id, target_id, inbox_id, op, strategy, status, decision, columns,
-                                         source_image, target_image, base_image, resolved_at, resolved_by)
-        select p_entity, w.legacy_id, w.id, w.inbox_id, 'upsert', v_strategy,
-               case when v_strategy = 'manual' then 'open' else 'resolved' end,
-               case v_strategy when 'source_wins' then 'accept_source' when 'target_wins' then 'keep_target'
-                               when 'merge' then 'merged'
-                               when 'newest_wins' then case when sync._target_newer(w.target_image, w.data) then 'keep_target'
-                                                            else 'accept_source' end end,
-               w.tcols, w.data, w.target_image, w.base,
-               case when v_strategy <> 'manual' then now() end, case when v_strategy <> 'manual' then 'sync' end
-          from sync.work_w w where cardinality(w.tcols) > 0
-        on conflict (entity, legacy_id) where status = 'open'
-        do update set inbox_id = excluded.inbox_id, op = 'upsert', source_image = excluded.source_image,
-                      target_image = excluded.target_image, columns = excluded.columns, created_at = now();
-        get diagnostics v_n = row_count;
-        v_counts := v_counts || jsonb_build_object('conflicts', coalesce((v_counts ->> 'conflicts')::integer, 0) + v_n);
-        if v_strategy in ('target_wins', 'manual', 'newest_wins') then
-            -- Held (manual) or kept (target_wins; newest_wins where the target row changed last): the
-            -- target row is not written. The conflict keeps the transformed row (source_image), so
-            -- that resolving it applies exactly that.
-            update sync.work_w w set keep = true
-             where cardinality(w.tcols) > 0 and (v_strategy <> 'newest_wins' or sync._target_newer(w.target_image, w.data));
-            update sync.inbox i set status = case when v_strategy = 'manual' then 'conflict' else 'applied' end,
-                                    applied_at = case when v_strategy = 'manual' then null else now() end,
-                                    reason = case when v_strategy = 'manual' then null else 'kept target' end, run_id = p_run_id
-              from sync.work_w w where i.id = w.inbox_id and w.keep;
-            update sync.id_map m set source_version = greatest(m.source_version, w.source_version), source_image = w.data
-              from sync.work_w w where m.entity = p_entity and m.legacy_id = w.legacy_id and w.keep
-               and v_strategy <> 'manual';
-            delete from sync.work_w w where w.keep;
+    if v_mapped then
+        execute format($q$
+            update sync.work_w w set base = m.image, target_image = %3$s, tcols = %2$s,
+                                     scols = (select %4$s from jsonb_populate_record(null::%1$s, w.data) d,
+                                                               jsonb_populate_record(null::%1$s, coalesce(m.source_image, m.image)) b)
+              from (select w2.work_id, m.image, m.source_image
+                      from sync.work_w w2
+                     -- Only rows already mapped can meet a target-side edit (a first copy has none).
+                     cross join lateral (select m.image, m.source_image from sync.id_map m
+                                          where m.entity = $1 and m.legacy_id = w2.legacy_id and m.image is not null offset 0) m
+                     where w2.mapped_version is not null) m,
+                   %1$s t, jsonb_populate_record(null::%1$s, m.image) b
+             where m.work_id = w.work_id and t.id = w.id $q$, e.target_table, v_tcols, v_timg, v_scols)
+        using p_entity;
+        if exists (select 1 from sync.work_w w where cardinality(w.tcols) > 0) then
+            insert into sync.conflicts as k (entity, legacy_id, target_id, inbox_id, op, strategy, status, decision, columns,
+                                             source_image, target_image, base_image, resolved_at, resolved_by)
+            select p_entity, w.legacy_id, w.id, w.inbox_id, 'upsert', v_strategy,
+                   case when v_strategy = 'manual' then 'open' else 'resolved' end,
+                   case v_strategy when 'source_wins' then 'accept_source' when 'target_wins' then 'keep_target'
+                                   when 'merge' then 'merged'
+                                   when 'newest_wins' then case when sync._target_newer(w.target_image, w.data) then 'keep_target'
+                                                                else 'accept_source' end end,
+                   w.tcols, w.data, w.target_image, w.base,
+                   case when v_strategy <> 'manual' then now() end, case when v_strategy <> 'manual' then 'sync' end
+              from sync.work_w w where cardinality(w.tcols) > 0
+            on conflict (entity, legacy_id) where status = 'open'
+            do update set inbox_id = excluded.inbox_id, op = 'upsert', source_image = excluded.source_image,
+                          target_image = excluded.target_image, columns = excluded.columns, created_at = now();
+            get diagnostics v_n = row_count;
+            v_counts := v_counts || jsonb_build_object('conflicts', coalesce((v_counts ->> 'conflicts')::integer, 0) + v_n);
+            if v_strategy in ('target_wins', 'manual', 'newest_wins') then
+                -- Held (manual) or kept (target_wins; newest_wins where the target row changed last): the
+                -- target row is not written. The conflict keeps the transformed row (source_image), so
+                -- that resolving it applies exactly that.
+                update sync.work_w w set keep = true
+                 where cardinality(w.tcols) > 0 and (v_strategy <> 'newest_wins' or sync._target_newer(w.target_image, w.data));
+                update sync.inbox i set status = case when v_strategy = 'manual' then 'conflict' else 'applied' end,
+                                        applied_at = case when v_strategy = 'manual' then null else now() end,
+                                        reason = case when v_strategy = 'manual' then null else 'kept target' end, run_id = p_run_id
+                  from sync.work_w w where i.id = w.inbox_id and w.keep;
+                update sync.id_map m set source_version = greatest(m.source_version, w.source_version), source_image = w.data
+                  from sync.work_w w where m.entity = p_entity and m.legacy_id = w.legacy_id and w.keep
+                   and v_strategy <> 'manual';
+                delete from sync.work_w w where w.keep;
+            end if;
+        end if;
+        if v_strategy = 'merge' then
+            -- Three-way, column by column: a column the source changed (against what it last mapped
+            -- to) takes the source value, unless the target changed it too and the tie rule says
+            -- target; every other column keeps the target's current value.
+            update sync.work_w w
+               set source_data = w.data,
+                   data = w.target_image || coalesce((select jsonb_object_agg(c, w.data -> c) from unnest(w.scols) c
+                                                       where not (v_tie = 'target' and c = any (w.tcols))), '{}')
+             where w.base is not null;
         end if;
     end if;
-    if v_strategy = 'merge' then
-        -- Three-way, column by column: a column the source changed (against what it last mapped
-        -- to) takes the source value, unless the target changed it too and the tie rule says
-        -- target; every other column keeps the target's current value.
-        update sync.work_w w
-           set source_data = w.data,
-               data = w.target_image || coalesce((select jsonb_object_agg(c, w.data -> c) from unnest(w.scols) c
-                                                   where not (v_tie = 'target' and c = any (w.tcols))), '{}')
-         where w.base is not null;
-    end if;
+
     -- A change written now closes a conflict that an older, held change left open.
-    update sync.conflicts k set status = 'resolved', decision = 'accept_source', resolved_at = now(), resolved_by = 'newer change'
-     where k.entity = p_entity and k.status = 'open' and k.legacy_id = any (array(select w.legacy_id from sync.work_w w));
+    if exists (select 1 from sync.conflicts k where k.entity = p_entity and k.status = 'open') then
+        update sync.conflicts k set status = 'resolved', decision = 'accept_source', resolved_at = now(), resolved_by = 'newer change'
+         where k.entity = p_entity and k.status = 'open' and k.legacy_id = any (array(select w.legacy_id from sync.work_w w));
+    end if;
 
     -- updated_at taken from the capture time (a source table without one, mappings.md) moves only
     -- when the row's content does: a re-read (a backfill, a repair, a retry) or a save that changed
     -- nothing keeps the target's updated_at, so the row stays unchanged.
-    if e.poll_column is null and 'updated_at' = any (e.write_columns) then
+    if v_mapped and e.poll_column is null and 'updated_at' = any (e.write_columns) then
         execute format($q$
             update sync.work_w w set data = jsonb_set(w.data, '{updated_at}', to_jsonb(t.updated_at))
               from %1$s t
@@ -531,30 +553,39 @@ begin
 
     -- Children whose mapping reads this entity's rows (reread rules: messages through their content
     -- type) are read again when such a row changes: their outcome may change with it.
-    insert into sync.reread (entity, fk, parent_legacy_id)
-    select c.name, r.value ->> 'fk', w.legacy_id
-      from sync.entities c, jsonb_array_elements(c.reread) r, sync.work_w w
-     where r.value ->> 'parent' = p_entity and w.base is not null and w.base is distinct from w.data
-    on conflict do nothing;
+    if v_mapped then
+        insert into sync.reread (entity, fk, parent_legacy_id)
+        select c.name, r.value ->> 'fk', w.legacy_id
+          from sync.entities c, jsonb_array_elements(c.reread) r, sync.work_w w
+         where r.value ->> 'parent' = p_entity and w.base is not null and w.base is distinct from w.data
+        on conflict do nothing;
+    end if;
 
     -- Unknown codes: recorded as data-integrity issues, the row still syncs; an issue the row's
     -- written version no longer has is gone.
-    delete from sync.integrity_issues ii using sync.work_w w
-     where ii.entity = p_entity and ii.legacy_id = w.legacy_id
-       and not exists (select 1 from jsonb_array_elements(w.issues) x where x ->> 'column' = ii.column_name);
+    if exists (select 1 from sync.integrity_issues ii where ii.entity = p_entity) then
+        delete from sync.integrity_issues ii using sync.work_w w
+         where ii.entity = p_entity and ii.legacy_id = w.legacy_id
+           and not exists (select 1 from jsonb_array_elements(w.issues) x where x ->> 'column' = ii.column_name);
+    end if;
     insert into sync.integrity_issues as ii (entity, legacy_id, source_table, column_name, code)
     select p_entity, w.legacy_id, e.source_table, x ->> 'column', x ->> 'code'
       from sync.work_w w, jsonb_array_elements(w.issues) x
      where w.issues is not null
     on conflict (entity, legacy_id, column_name) do update set code = excluded.code, last_seen_at = now();
 
-    update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
-     where i.id = any (array(select w.inbox_id from sync.work_w w where w.inbox_id is not null));
-    delete from sync.filtered f
-     where f.entity = p_entity and f.legacy_id = any (array(select w.legacy_id from sync.work_w w));
+    -- (A backfill's rows come from the source, none from the inbox.)
+    if p_ids is not null then
+        update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
+         where i.id = any (array(select w.inbox_id from sync.work_w w where w.inbox_id is not null));
+    end if;
+    if exists (select 1 from sync.filtered f where f.entity = p_entity) then
+        delete from sync.filtered f
+         where f.entity = p_entity and f.legacy_id = any (array(select w.legacy_id from sync.work_w w));
+    end if;
 
     -- Backfill rows that park or are quarantined enter the inbox, where they wait and are seen.
-    if p_ids is null then
+    if p_ids is null and v_park + v_quarantine > 0 then
         with moved as (
             insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at, run_id, status)
             select p_entity, w.legacy_id, w.op, w.image, w.source_version, w.captured_at, p_run_id, 'pending'
@@ -566,18 +597,23 @@ begin
     end if;
 
     -- Rows whose parent is not mapped yet wait for it.
-    update sync.inbox i set status = 'parked', parent_entity = t.parent_entity, parent_legacy_id = t.parent_legacy_id,
-                            attempts = i.attempts + 1, run_id = p_run_id
-      from sync.work_t t join sync.work_in w on w.work_id = t.work_id
-     where i.id = w.inbox_id and t.outcome = 'park';
-    get diagnostics v_n = row_count;
-    if v_n > 0 then v_counts := v_counts || jsonb_build_object('parked', v_n); end if;
+    if v_park > 0 then
+        update sync.inbox i set status = 'parked', parent_entity = t.parent_entity, parent_legacy_id = t.parent_legacy_id,
+                                attempts = i.attempts + 1, run_id = p_run_id
+          from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+         where i.id = w.inbox_id and t.outcome = 'park';
+        get diagnostics v_n = row_count;
+        if v_n > 0 then v_counts := v_counts || jsonb_build_object('parked', v_n); end if;
+    end if;
 
     -- Rows that can never apply as they stand: quarantined with a reason; nothing else waits.
-    update sync.inbox i set status = 'quarantined', reason = t.reason, message = t.message, run_id = p_run_id
-      from sync.work_t t join sync.work_in w on w.work_id = t.work_id
-     where i.id = w.inbox_id and t.outcome = 'quarantine';
-    get diagnostics v_n = row_count;
+    v_n := 0;
+    if v_quarantine > 0 then
+        update sync.inbox i set status = 'quarantined', reason = t.reason, message = t.message, run_id = p_run_id
+          from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+         where i.id = w.inbox_id and t.outcome = 'quarantine';
+        get diagnostics v_n = row_count;
+    end if;
     if v_n > 0 then
         v_counts := v_counts || jsonb_build_object('quarantined', v_n);
         insert into sync.quarantine as q (entity, legacy_id, inbox_id, reason, message)
@@ -588,10 +624,12 @@ begin
     end if;
 
     -- Filtered rows: skipped; a synced row that stops qualifying is soft-deleted.
-    update sync.inbox i set status = 'skipped', applied_at = now(), run_id = p_run_id
-      from sync.work_t t join sync.work_in w on w.work_id = t.work_id
-     where i.id = w.inbox_id and t.outcome = 'skip';
-    select count(*) into v_n from sync.work_t t where t.outcome = 'skip';
+    v_n := v_skip;
+    if v_n > 0 and p_ids is not null then
+        update sync.inbox i set status = 'skipped', applied_at = now(), run_id = p_run_id
+          from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+         where i.id = w.inbox_id and t.outcome = 'skip';
+    end if;
     if v_n > 0 then
         v_counts := v_counts || jsonb_build_object('skipped', v_n);
         -- The trace that tells verification a filtered row from a missing one.
