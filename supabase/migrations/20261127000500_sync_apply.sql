@@ -285,8 +285,8 @@ begin
     else
         -- A backfill image is newer than any open change of the same rows (those were pulled
         -- before, under the same lease): it replaces them and releases their quarantine.
-        -- (Statements that cannot touch a row are skipped on a cheap probe: each costs a scan of
-        -- the work set, and a first copy meets none of them.)
+        -- (Statements that cannot touch a row are skipped, on an index probe or the pass's own
+        -- counts: each costs a scan of the work set, and a first copy needs none of them.)
         if exists (select 1 from sync.inbox i where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')) then
         with older as (
             update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
@@ -563,11 +563,9 @@ begin
 
     -- Unknown codes: recorded as data-integrity issues, the row still syncs; an issue the row's
     -- written version no longer has is gone.
-    if exists (select 1 from sync.integrity_issues ii where ii.entity = p_entity) then
-        delete from sync.integrity_issues ii using sync.work_w w
-         where ii.entity = p_entity and ii.legacy_id = w.legacy_id
-           and not exists (select 1 from jsonb_array_elements(w.issues) x where x ->> 'column' = ii.column_name);
-    end if;
+    delete from sync.integrity_issues ii using sync.work_w w
+     where ii.entity = p_entity and ii.legacy_id = w.legacy_id
+       and not exists (select 1 from jsonb_array_elements(w.issues) x where x ->> 'column' = ii.column_name);
     insert into sync.integrity_issues as ii (entity, legacy_id, source_table, column_name, code)
     select p_entity, w.legacy_id, e.source_table, x ->> 'column', x ->> 'code'
       from sync.work_w w, jsonb_array_elements(w.issues) x
@@ -579,10 +577,8 @@ begin
         update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
          where i.id = any (array(select w.inbox_id from sync.work_w w where w.inbox_id is not null));
     end if;
-    if exists (select 1 from sync.filtered f where f.entity = p_entity) then
-        delete from sync.filtered f
-         where f.entity = p_entity and f.legacy_id = any (array(select w.legacy_id from sync.work_w w));
-    end if;
+    delete from sync.filtered f
+     where f.entity = p_entity and f.legacy_id = any (array(select w.legacy_id from sync.work_w w));
 
     -- Backfill rows that park or are quarantined enter the inbox, where they wait and are seen.
     if p_ids is null and v_park + v_quarantine > 0 then
