@@ -10,7 +10,8 @@ as $$
            case when st.amount is null then 'quarantine' when st.order_id is not null and mo.target_id is null then 'park'
                 else 'write' end,
            case when st.amount is not null and (st.order_id is null or mo.target_id is not null) then jsonb_build_object(
-               'order_id', mo.target_id, 'case_id', o.case_id,
+               -- (a probe of the order, never a hash join over all orders: that costs a scan of them per chunk)
+               'order_id', mo.target_id, 'case_id', (select o.case_id from public.orders o where o.id = mo.target_id),
                'operation_type', coalesce(sync.code_label((i.image ->> 'type')::integer, '{payment,refund,chargeback,adjustment}'), 'other'),
                'amount', st.amount, 'made_at', i.image -> 'made_at',
                'metadata', jsonb_build_object('sq_order_id', i.image -> 'sq_order_id', 'sq_payment_id', i.image -> 'sq_payment_id',
@@ -28,7 +29,6 @@ as $$
       from sync.work_images i
      cross join lateral (select (i.image ->> 'order_id')::bigint as order_id, sync.parse_amount(i.image ->> 'price') as amount offset 0) st
       left join sync.id_map mo on mo.entity = 'orders' and mo.legacy_id = st.order_id
-      left join public.orders o on o.id = mo.target_id
      where i.op = 'upsert';
 $$;
 revoke execute on function sync.transform_operations() from public;
