@@ -31,6 +31,8 @@ class App {
   fileTable = "dispatch_file_instruction";
   notificationKey = "id";
   gates = new Map<string, Promise<void>>();
+  /** Gated writes under way per table: an ALTER waits for them (a writer between two statements holds the old name). */
+  inflight = new Map<string, Set<Promise<unknown>>>();
   errors: string[] = [];
   writes = 0;
   stop = false;
@@ -39,7 +41,14 @@ class App {
 
   async gated<T>(table: string, f: () => Promise<T>): Promise<T | undefined> {
     while (this.gates.has(table)) await this.gates.get(table);
-    return await f();
+    const running = f();
+    const set = this.inflight.get(table) ?? new Set<Promise<unknown>>();
+    this.inflight.set(table, set.add(running));
+    try {
+      return await running;
+    } finally {
+      set.delete(running);
+    }
   }
 
   /** One writer: a Django-like mix of updates and inserts over seven captured tables. */
@@ -104,6 +113,7 @@ class App {
     let open!: () => void;
     if (gate) this.gates.set(gate, new Promise<void>((r) => (open = r)));
     try {
+      if (gate) await Promise.allSettled([...(this.inflight.get(gate) ?? [])]);
       await owner.unsafe(ddl);
       after();
     } finally {
