@@ -83,16 +83,23 @@ const native: NativeOptions = { publisher: BENCH, legacyDb: "bench_legacy", subs
 // An interrupted run may have left a subscription, a publication or slots: the legacy database cannot be dropped
 // while a slot holds it.
 await nativeCleanup(native, { subscriberToo: await isRunning(SUB) });
-for (const db of ["bench_legacy", "bench_target"]) {
-  await psql(admin, { command: `drop database if exists ${db} with (force)` });
-  await psql(admin, { command: `create database ${db}` });
+/** Drops and creates the given databases of the bench stack. */
+async function recreate(dbs: string[]) {
+  for (const db of dbs) {
+    await psql(admin, { command: `drop database if exists ${db} with (force)` });
+    await psql(admin, { command: `create database ${db}` });
+  }
 }
+await recreate(["bench_legacy", "bench_target"]);
 console.log(`generating the legacy database at scale ${scale} ...`);
 await buildLegacy(legacyUrl, scale, 42, shape);
 await installSource(legacyUrl);
 await setupTarget(targetUrl);
 const u = new URL(legacyUrl);
-const conninfo = `host=${u.hostname} port=${u.port} dbname=bench_legacy user=${u.username} password=${u.password}`;
+/** The conninfo of a legacy database of the bench stack, as connect_source takes it. */
+const conninfoFor = (db: string) =>
+  `host=${u.hostname} port=${u.port} dbname=${db} user=${u.username} password=${u.password}`;
+const conninfo = conninfoFor("bench_legacy");
 const target = postgres(targetUrl, { max: 2, onnotice: () => {} });
 const [{ c }] = await target`select sync.connect_source(${conninfo}) as c`;
 if (!c.connected) throw new Error(`connect_source failed: ${c.error.message}`);
@@ -1056,10 +1063,7 @@ if (optIn("linearity")) {
   const [small, large] = (option(args, "linearity-scales") ?? "0.1,3").split(",").map(Number);
   const rates: { scale: number; rows: number; rate: number; floor: number }[] = [];
   for (const s of [small, large]) {
-    for (const db of ["bench_lin_legacy", "bench_lin_target"]) {
-      await psql(admin, { command: `drop database if exists ${db} with (force)` });
-      await psql(admin, { command: `create database ${db}` });
-    }
+    await recreate(["bench_lin_legacy", "bench_lin_target"]);
     log(`linearity: generating scale ${s} ...`);
     const lLegacy = withDatabase(admin, "bench_lin_legacy");
     const lTarget = withDatabase(admin, "bench_lin_target");
@@ -1068,8 +1072,7 @@ if (optIn("linearity")) {
     await setupTarget(lTarget);
     const sql = postgres(lTarget, { max: 1, onnotice: () => {} });
     try {
-      const lc = `host=${u.hostname} port=${u.port} dbname=bench_lin_legacy user=${u.username} password=${u.password}`;
-      await sql`select sync.connect_source(${lc})`;
+      await sql`select sync.connect_source(${conninfoFor("bench_lin_legacy")})`;
       log(`linearity: backfill at scale ${s} ...`);
       const t0 = performance.now();
       const [{ summary }] = await sql`call sync.backfill(null, null)`;
@@ -1079,15 +1082,14 @@ if (optIn("linearity")) {
       const rows = Number(summary.progress.done);
       const rate = rows / ((performance.now() - t0) / 1000);
       // The target's own scaling beside it: the same rows into fresh tables like the targets, nothing else.
-      const floor = await measureWriteFloor(sql);
-      rates.push({ scale: s, rows, rate, floor: floor.rows / (floor.ms / 1000) });
+      const wf = await measureWriteFloor(sql);
+      const floor = wf.rows / (wf.ms / 1000);
+      rates.push({ scale: s, rows, rate, floor });
       const per = Object.entries(summary.progress.entities as Record<string, { done: number; ms: number }>)
         .filter(([, e]) => e.done >= SMALL_ENTITY)
         .map(([k, e]) => `${k} ${Math.round(e.done / (e.ms / 1000))}`);
       log(
-        `linearity: scale ${s}: ${Math.round(rate)} rows/s (write floor ${
-          Math.round(floor.rows / (floor.ms / 1000))
-        }); ${per.join(", ")}`,
+        `linearity: scale ${s}: ${Math.round(rate)} rows/s (write floor ${Math.round(floor)}); ${per.join(", ")}`,
       );
     } finally {
       await sql.end();

@@ -288,14 +288,14 @@ begin
         -- (Statements that cannot touch a row are skipped, on an index probe or the pass's own
         -- counts: each costs a scan of the work set, and a first copy needs none of them.)
         if exists (select 1 from sync.inbox i where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')) then
-        with older as (
-            update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
-             where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
-               and i.legacy_id = any (array(select w.legacy_id from sync.work_in w))
-            returning i.legacy_id
-        )
-        update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'backfill'
-         where q.entity = p_entity and q.released_at is null and q.legacy_id = any (array(select legacy_id from older));
+            with older as (
+                update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
+                 where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
+                   and i.legacy_id = any (array(select w.legacy_id from sync.work_in w))
+                returning i.legacy_id
+            )
+            update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'backfill'
+             where q.entity = p_entity and q.released_at is null and q.legacy_id = any (array(select legacy_id from older));
         end if;
     end if;
 
