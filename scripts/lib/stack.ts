@@ -87,7 +87,8 @@ export function stackOf(url: string): StackSpec | undefined {
     } catch {
       continue;
     }
-    if (new RegExp(`^port = ${port}$`, "m").test(conf)) return spec;
+    // (ALTER SYSTEM rewrites the file with the value quoted.)
+    if (new RegExp(`^port = '?${port}'?$`, "m").test(conf)) return spec;
   }
   return undefined;
 }
