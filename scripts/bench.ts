@@ -1,11 +1,12 @@
 /**
  * `deno task bench [--scale S] [--only <measure>] [--shape <preset|json>] [--rate 2000] [--steady-seconds 300]
- * [--native-seconds 60] [--ramp] [--seconds 20] [--compare-capture <file>]`: the performance measures of quality.md,
+ * [--native-seconds 60] [--ramp] [--seconds 20] [--compare-capture <file>] [--backfill-workers 2]`: the performance measures of quality.md,
  * each as a ratio against a reference measured in the same run, on a stack of its own (port 54622 or
  * SYNC_BENCH_DB_PORT, `.stack/bench`, durable settings like production) and, for the native logical replication
  * reference, a second cluster (the subscriber: that port + 1, `.stack/bench-sub`, stopped at the end).
  *
- * With no `--only`, every row of quality.md: the backfill (end to end, per entity) against the plain set-based
+ * With no `--only`, every row of quality.md: the backfill (end to end, per entity; `call sync.backfill()` beside
+ * `--backfill-workers` - 1 sessions of `call sync.backfill_worker()`, one per core here) against the plain set-based
  * transform of the same rows (scripts/lib/bench_plain.ts) and against native logical replication's initial copy
  * (scripts/lib/bench_native.ts); verification; the steady state through the deployed path (pg_cron → pg_net worker
  * → gateway → `sync` function → `sync.tick`, scripts/lib/bench_cron.ts) for `--steady-seconds` at `--rate` tx/s
@@ -41,6 +42,7 @@ import {
   nativeUnderLoad,
 } from "./lib/bench_native.ts";
 import { clientsFor, type CronResult, steadyDeployed } from "./lib/bench_cron.ts";
+import { type BackfillSummary, backfillWithWorkers } from "./lib/backfill.ts";
 
 const T_START = performance.now();
 const BENCH: StackSpec = { name: "bench", port: Number(Deno.env.get("SYNC_BENCH_DB_PORT") ?? 54622), fast: false };
@@ -56,6 +58,8 @@ const nativeSeconds = Number(option(args, "native-seconds", "60"));
 const ramp = flag(args, "ramp");
 const compareCapture = option(args, "compare-capture");
 const shape = parseShape(option(args, "shape") ?? "default");
+/** Sessions copying the backfill: sync.backfill and sync.backfill_worker in the others (one per core here). */
+const backfillWorkers = Number(option(args, "backfill-workers", "2"));
 
 /** One measure of the table. */
 interface Result {
@@ -106,18 +110,15 @@ if (!c.connected) throw new Error(`connect_source failed: ${c.error.message}`);
 const log = (s: string) => console.log(`[${((performance.now() - T_START) / 1000).toFixed(0)} s] ${s}`);
 
 /** The first full backfill of the run: its summary and wall time. */
-let backfillRun: {
-  summary: { progress: { done: number; entities: Record<string, { done: number; ms: number }> } };
-  secs: number;
-} | undefined;
+let backfillRun: { summary: BackfillSummary; secs: number; helped: number[] } | undefined;
 /** Runs the backfill once (the first caller measures it), for the measures that start from a synced target. */
 async function backfill(why: string) {
   if (backfillRun) return backfillRun;
   log(`backfill (${why}) ...`);
   const t0 = performance.now();
-  const [{ summary }] = await target`call sync.backfill(null, null)`;
+  const { summary, helped } = await backfillWithWorkers(targetUrl, backfillWorkers);
   if (summary.status !== "succeeded") throw new Error(`backfill ${summary.status}: ${JSON.stringify(summary.error)}`);
-  backfillRun = { summary, secs: (performance.now() - t0) / 1000 };
+  backfillRun = { summary, secs: (performance.now() - t0) / 1000, helped };
   return backfillRun;
 }
 /** Entities with fewer rows than this are one chunk: their time is its fixed cost, not a rate. */
@@ -354,7 +355,10 @@ if (want("backfill")) {
     unit: "rows/s",
     reference: Math.round(plainRate),
     ratio: round(rate / plainRate),
-    bar: `>= 20000 rows/s and >= 0.5 x plain (${rows} rows in ${secs.toFixed(1)} s; plain ${plainRows} rows)`,
+    bar: `>= 20000 rows/s and >= 0.5 x plain (${rows} rows in ${secs.toFixed(1)} s; ${backfillWorkers} session(s): ` +
+      `sync.backfill and ${backfillWorkers - 1} sync.backfill_worker, which copied ${
+        backfillRun?.helped.join("+") || 0
+      } chunks; plain: one session, ${plainRows} rows)`,
     pass: rate >= 20000 && rate / plainRate >= 0.5,
   });
   const floorRate = writeFloor.rows / (writeFloor.ms / 1000);
@@ -1075,7 +1079,7 @@ if (optIn("linearity")) {
       await sql`select sync.connect_source(${conninfoFor("bench_lin_legacy")})`;
       log(`linearity: backfill at scale ${s} ...`);
       const t0 = performance.now();
-      const [{ summary }] = await sql`call sync.backfill(null, null)`;
+      const { summary } = await backfillWithWorkers(lTarget, backfillWorkers);
       if (summary.status !== "succeeded") {
         throw new Error(`backfill ${summary.status}: ${JSON.stringify(summary.error)}`);
       }

@@ -34,7 +34,7 @@ comment on table sync.entities is 'Entity registry: one transform function, one 
 
 -- What a transform returns for each pending upsert: a row to write, or why not.
 create type sync.transformed as (
-    work_id bigint,            -- the sync.work_in row it answers
+    work_id bigint,            -- the work_in row it answers
     outcome text,              -- write | park | quarantine | skip
     data jsonb,                -- write: target columns (without id and legacy id column)
     parent_entity text,        -- park: the entity of the missing parent
@@ -281,65 +281,106 @@ create table sync.content_types (
     deleted_at timestamptz
 );
 
--- Work tables of the applier (one applier at a time holds the advisory lock): unlogged, emptied
+-- Work tables of the puller (one applier at a time holds the advisory lock): unlogged, emptied
 -- before each use. Permanent rather than temporary so that every statement that reads them is
 -- planned once and checked by plpgsql_check, and no catalog rows churn per batch.
 create unlogged table sync.work_pull (tbl text not null, pk bigint not null, captured_at timestamptz not null, n integer not null);
--- The changes being applied now, for one entity: from the inbox (tick) or straight from the
--- source (backfill). Transforms read this table. work_id is the inbox id, or the legacy id for
--- backfill rows (which have no inbox row unless they park or are quarantined).
-create unlogged table sync.work_in (
-    work_id bigint primary key,
-    inbox_id bigint,
-    legacy_id bigint not null,
-    op text not null,
-    image jsonb,
-    source_version bigint not null,
-    captured_at timestamptz not null
-);
+
+-- The applier's work set is the session's own (temporary tables, created once per session by
+-- sync._work_open, emptied before each use): a backfill applies chunks in several sessions at once
+-- (sync.backfill_worker), each with its own work set. Statements that read them are still planned
+-- once per session, and plpgsql_check sees them once sync._work_open has run.
+--   work_in     the changes being applied now, for one entity: from the inbox (tick) or straight from
+--               the source (backfill). work_id is the inbox id, or the legacy id for backfill rows
+--               (which have no inbox row unless they park or are quarantined).
+--   work_del    the deletes among them, with what conflict detection needs.
+--   work_t      the pack's transform of work_in.
+--   work_w      what the upsert writes, with the target ids, versions and conflict columns.
+-- Stored images compress with lz4 where the server has it (hosted Supabase does): wide rows (long
+-- notes, documents) are written several times on their way through, and pglz spent more time
+-- compressing them than the rest of their apply. Decompression is ~5x faster too.
+create function sync._work_open()
+returns void
+language plpgsql
+set search_path = ''
+as $$
+begin
+    if pg_catalog.to_regclass('pg_temp.work_w') is not null then
+        return;
+    end if;
+    create temp table if not exists work_in (
+        work_id bigint primary key,
+        inbox_id bigint,
+        legacy_id bigint not null,
+        op text not null,
+        image jsonb,
+        source_version bigint not null,
+        captured_at timestamptz not null
+    );
+    create temp table if not exists work_del (
+        work_id bigint not null, inbox_id bigint, legacy_id bigint not null, captured_at timestamptz not null, target_id uuid,
+        base jsonb, target_image jsonb, tcols text[], keep boolean not null default false
+    );
+    create temp table if not exists work_t of sync.transformed;
+    create temp table if not exists work_w (
+        work_id bigint not null,
+        inbox_id bigint,
+        legacy_id bigint not null,
+        source_version bigint not null,
+        captured_at timestamptz not null,
+        data jsonb,
+        issues jsonb,
+        id uuid not null,
+        mapped_version bigint,
+        base jsonb,            -- the image the sync last wrote (conflict detection)
+        target_image jsonb,    -- the target row's current values of the written columns
+        tcols text[],          -- columns changed on the target side since the sync wrote them
+        scols text[],          -- columns the source changes now
+        source_data jsonb,     -- the source's mapped row before a merge kept target values
+        keep boolean not null default false  -- a conflict whose strategy keeps the target row
+    );
+    -- Every role of the session reaches them (an API function runs as its owner, a test as itself).
+    grant all on pg_temp.work_in, pg_temp.work_del, pg_temp.work_t, pg_temp.work_w to public;
+    begin
+        alter table pg_temp.work_in alter column image set compression lz4;
+        alter table pg_temp.work_t alter column data set compression lz4;
+        alter table pg_temp.work_w alter column data set compression lz4, alter column base set compression lz4,
+                                   alter column target_image set compression lz4, alter column source_data set compression lz4;
+    exception when feature_not_supported then
+        null;
+    end;
+end;
+$$;
+revoke execute on function sync._work_open() from public;
+select sync._work_open();
+
 -- What transforms read: the work set with each image detoasted once per row (jsonb || '{}'
 -- returns the argument, decompressed, in memory). A transform reads a dozen fields of an image,
 -- and each read of a stored image that is compressed or out of line (a wide row: long notes, a
 -- document) decompressed the whole image again. OFFSET 0 keeps the planner from pulling the
--- subquery up, which would copy the expression into every reference.
+-- subquery up, which would copy the expression into every reference. A view over an SQL function
+-- (inlined by the planner: no SET clause, hence the qualified operator) because a permanent view
+-- cannot name a temporary table.
+create function sync._work_images()
+returns table (work_id bigint, inbox_id bigint, legacy_id bigint, op text, image jsonb, source_version bigint,
+               captured_at timestamptz)
+language sql
+stable
+as $$
+    select w.work_id, w.inbox_id, w.legacy_id, w.op, w.image operator(pg_catalog.||) '{}'::pg_catalog.jsonb, w.source_version,
+           w.captured_at
+      from pg_temp.work_in w
+    offset 0;
+$$;
+revoke execute on function sync._work_images() from public;
 create view sync.work_images as
-select w.work_id, w.inbox_id, w.legacy_id, w.op, w.image || '{}' as image, w.source_version, w.captured_at
-  from sync.work_in w
-offset 0;
-create unlogged table sync.work_del (
-    work_id bigint not null, inbox_id bigint, legacy_id bigint not null, captured_at timestamptz not null, target_id uuid,
-    base jsonb, target_image jsonb, tcols text[], keep boolean not null default false
-);
-create unlogged table sync.work_t of sync.transformed;
-create unlogged table sync.work_w (
-    work_id bigint not null,
-    inbox_id bigint,
-    legacy_id bigint not null,
-    source_version bigint not null,
-    captured_at timestamptz not null,
-    data jsonb,
-    issues jsonb,
-    id uuid not null,
-    mapped_version bigint,
-    base jsonb,            -- the image the sync last wrote (conflict detection)
-    target_image jsonb,    -- the target row's current values of the written columns
-    tcols text[],          -- columns changed on the target side since the sync wrote them
-    scols text[],          -- columns the source changes now
-    source_data jsonb,     -- the source's mapped row before a merge kept target values
-    keep boolean not null default false  -- a conflict whose strategy keeps the target row
-);
+select i.work_id, i.inbox_id, i.legacy_id, i.op, i.image, i.source_version, i.captured_at from sync._work_images() i;
 
--- The stored copies of row images compress with lz4 where the server has it (hosted Supabase
--- does): wide rows (long notes, documents) are written several times on their way through, and
--- pglz spent more time compressing them than the rest of their apply. Decompression is ~5x faster too.
+-- The stored copies of row images compress with lz4 where the server has it (see above).
 do $$
 begin
     alter table sync.inbox alter column image set compression lz4;
     alter table sync.id_map alter column image set compression lz4, alter column source_image set compression lz4;
-    alter table sync.work_in alter column image set compression lz4;
-    alter table sync.work_t alter column data set compression lz4;
-    alter table sync.work_w alter column data set compression lz4, alter column base set compression lz4,
-                            alter column target_image set compression lz4, alter column source_data set compression lz4;
 exception when feature_not_supported then
     raise notice 'this server has no lz4: the sync''s stored images keep pglz';
 end;

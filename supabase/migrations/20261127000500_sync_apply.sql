@@ -197,7 +197,7 @@ revoke execute on function sync._target_newer(jsonb, jsonb) from public;
 
 -- Applies the changes of one entity, set-based. With p_from_inbox (a tick) the work set is the
 -- entity's pending inbox rows; without it (a backfill chunk) the caller has
--- filled sync.work_in straight from the source, and only rows that park or are quarantined enter
+-- filled pg_temp.work_in straight from the source, and only rows that park or are quarantined enter
 -- the inbox; when such a chunk's pass raises, the chunk enters the inbox and is applied with
 -- failure isolation like any batch. Returns {outcome: n} (zero counts left out).
 create function sync._apply_entity(p_entity text, p_run_id bigint, p_from_inbox boolean default true)
@@ -209,6 +209,7 @@ declare
     v_state text;
     v_ids bigint[];
 begin
+    perform sync._work_open();
     if p_from_inbox then
         return sync._apply_isolated(p_entity, p_run_id, sync._apply_prepare(p_entity, p_run_id));
     end if;
@@ -221,14 +222,14 @@ begin
         end if;
     end;
     insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at, run_id)
-    select p_entity, w.legacy_id, w.op, w.image, w.source_version, w.captured_at, p_run_id from sync.work_in w;
+    select p_entity, w.legacy_id, w.op, w.image, w.source_version, w.captured_at, p_run_id from pg_temp.work_in w;
     v_ids := sync._apply_prepare(p_entity, p_run_id);
     return sync._apply_isolated(p_entity, p_run_id, v_ids);
 end;
 $$;
 
 -- One set-based pass over the given pending inbox changes of an entity (p_ids), or over the
--- backfill rows the caller put in sync.work_in (p_ids NULL): deletes, the pack's transform, target
+-- backfill rows the caller put in pg_temp.work_in (p_ids NULL): deletes, the pack's transform, target
 -- ids, the version guard, conflicts, the upsert, the id map, derived columns, outcomes.
 -- Returns {outcome: n} (zero counts left out).
 create function sync._apply_work(p_entity text, p_run_id bigint, p_ids bigint[])
@@ -257,12 +258,13 @@ declare
     v_quarantine integer;
     v_skip integer;
 begin
+    perform sync._work_open();
     select * into e from sync.entities where name = p_entity;
     -- Wide values this pass writes (target rows, the map's images) compress with lz4 where the
     -- server has it (the sync schema's images do: see its migration); pglz cost more than the rest.
     if current_setting('default_toast_compression') <> 'lz4'
        and exists (select 1 from pg_catalog.pg_attribute a
-                    where a.attrelid = 'sync.work_in'::regclass and a.attname = 'image' and a.attcompression = 'l') then
+                    where a.attrelid = 'pg_temp.work_in'::regclass and a.attname = 'image' and a.attcompression = 'l') then
         perform set_config('default_toast_compression', 'lz4', true);
     end if;
     select coalesce(c #>> array['entities', p_entity, 'conflict_strategy'], 'source_wins'),
@@ -278,8 +280,8 @@ begin
       from unnest(e.write_columns) c;
 
     if p_ids is not null then
-        truncate sync.work_in;
-        insert into sync.work_in (work_id, inbox_id, legacy_id, op, image, source_version, captured_at)
+        truncate pg_temp.work_in;
+        insert into pg_temp.work_in (work_id, inbox_id, legacy_id, op, image, source_version, captured_at)
         select i.id, i.id, i.legacy_id, i.op, i.image, i.source_version, i.captured_at
           from sync.inbox i where i.id = any (p_ids) and i.status = 'pending';
     else
@@ -291,7 +293,7 @@ begin
             with older as (
                 update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
                  where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
-                   and i.legacy_id = any (array(select w.legacy_id from sync.work_in w))
+                   and i.legacy_id = any (array(select w.legacy_id from pg_temp.work_in w))
                 returning i.legacy_id
             )
             update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'backfill'
@@ -305,25 +307,25 @@ begin
     -- scan it once per work row.
 
     -- Deletes, by the pack's rule: soft (deleted_at = capture time) or hard; optional alert.
-    truncate sync.work_del;
-    insert into sync.work_del (work_id, inbox_id, legacy_id, captured_at, target_id)
+    truncate pg_temp.work_del;
+    insert into pg_temp.work_del (work_id, inbox_id, legacy_id, captured_at, target_id)
     select w.work_id, w.inbox_id, w.legacy_id, w.captured_at,
            (select m.target_id from sync.id_map m where m.entity = p_entity and m.legacy_id = w.legacy_id)
-      from sync.work_in w
+      from pg_temp.work_in w
      where w.op = 'delete';
-    if exists (select 1 from sync.work_del) then
+    if exists (select 1 from pg_temp.work_del) then
         -- A delete that meets a target-side edit is a conflict too.
         execute format($q$
-            update sync.work_del d set base = m.image, target_image = %3$s, tcols = %2$s
+            update pg_temp.work_del d set base = m.image, target_image = %3$s, tcols = %2$s
               from (select d2.work_id, m.image
-                      from sync.work_del d2
+                      from pg_temp.work_del d2
                      cross join lateral (select m.image from sync.id_map m
                                           where m.entity = $1 and m.legacy_id = d2.legacy_id and m.image is not null offset 0) m) m,
                    %1$s t, jsonb_populate_record(null::%1$s, m.image) b
              where m.work_id = d.work_id and t.id = d.target_id $q$, e.target_table, v_tcols, v_timg)
         using p_entity;
-        if exists (select 1 from sync.work_del d where cardinality(d.tcols) > 0) then
-            update sync.work_del d set keep = true
+        if exists (select 1 from pg_temp.work_del d where cardinality(d.tcols) > 0) then
+            update pg_temp.work_del d set keep = true
              where cardinality(d.tcols) > 0
                and (v_strategy in ('target_wins', 'manual') or (v_strategy = 'merge' and v_tie = 'target')
                     -- newest_wins: a delete is as new as its capture; a target edit after it stays.
@@ -336,66 +338,66 @@ begin
                                    else case when d.keep then 'keep_target' else 'accept_source' end end,
                    d.tcols, null, d.target_image, d.base,
                    case when v_strategy <> 'manual' then now() end, case when v_strategy <> 'manual' then 'sync' end
-              from sync.work_del d where cardinality(d.tcols) > 0
+              from pg_temp.work_del d where cardinality(d.tcols) > 0
             on conflict (entity, legacy_id) where status = 'open'
             do update set inbox_id = excluded.inbox_id, op = 'delete', source_image = null, created_at = now();
             update sync.inbox i set status = 'conflict', run_id = p_run_id
-              from sync.work_del d where i.id = d.inbox_id and d.keep and v_strategy = 'manual';
+              from pg_temp.work_del d where i.id = d.inbox_id and d.keep and v_strategy = 'manual';
             update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id, reason = 'kept target'
-              from sync.work_del d where i.id = d.inbox_id and d.keep and v_strategy <> 'manual';
-            v_counts := v_counts || jsonb_build_object('conflicts', (select count(*) from sync.work_del d where cardinality(d.tcols) > 0));
-            delete from sync.work_del d where d.keep;
+              from pg_temp.work_del d where i.id = d.inbox_id and d.keep and v_strategy <> 'manual';
+            v_counts := v_counts || jsonb_build_object('conflicts', (select count(*) from pg_temp.work_del d where cardinality(d.tcols) > 0));
+            delete from pg_temp.work_del d where d.keep;
         end if;
         if e.delete_mode = 'hard' then
-            execute format('delete from %s t using sync.work_del d where t.id = d.target_id', e.target_table);
+            execute format('delete from %s t using pg_temp.work_del d where t.id = d.target_id', e.target_table);
         else
-            execute format('update %s t set deleted_at = d.captured_at from sync.work_del d
+            execute format('update %s t set deleted_at = d.captured_at from pg_temp.work_del d
                              where t.id = d.target_id and t.deleted_at is null', e.target_table);
         end if;
         get diagnostics v_n = row_count;
         v_counts := v_counts || jsonb_build_object('deleted', v_n);
         update sync.id_map m set deleted = true, updated_at = now()
-         where m.entity = p_entity and m.legacy_id = any (array(select d.legacy_id from sync.work_del d));
+         where m.entity = p_entity and m.legacy_id = any (array(select d.legacy_id from pg_temp.work_del d));
         insert into sync.reread (entity, fk, parent_legacy_id)
         select c.name, r.value ->> 'fk', d.legacy_id
-          from sync.entities c, jsonb_array_elements(c.reread) r, sync.work_del d
+          from sync.entities c, jsonb_array_elements(c.reread) r, pg_temp.work_del d
          where r.value ->> 'parent' = p_entity
         on conflict do nothing;
-        delete from sync.integrity_issues ii using sync.work_del d where ii.entity = p_entity and ii.legacy_id = d.legacy_id;
+        delete from sync.integrity_issues ii using pg_temp.work_del d where ii.entity = p_entity and ii.legacy_id = d.legacy_id;
         if e.delete_alert is not null then
             insert into sync.alerts (kind, severity, dedup_key, message, details)
             select e.delete_alert, 'critical', format('%s:%s:%s', e.delete_alert, p_entity, d.legacy_id),
                    format('%s %s was deleted in the legacy database (soft-deleted in the target)', p_entity, d.legacy_id),
                    jsonb_build_object('entity', p_entity, 'legacy_id', d.legacy_id, 'target_id', d.target_id)
-              from sync.work_del d
+              from pg_temp.work_del d
             on conflict (dedup_key) where acknowledged_at is null and resolved_at is null
             do update set occurrences = sync.alerts.occurrences + 1, last_seen_at = now();
         end if;
         update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
-         where i.id = any (array(select d.inbox_id from sync.work_del d where d.inbox_id is not null));
+         where i.id = any (array(select d.inbox_id from pg_temp.work_del d where d.inbox_id is not null));
     end if;
 
     -- The pack's transform over the work set's upserts.
-    truncate sync.work_t;
-    execute format('insert into sync.work_t select * from %s()', e.transform);
-    if not exists (select 1 from sync.work_t) then
+    truncate pg_temp.work_t;
+    execute format('insert into pg_temp.work_t select * from %s()', e.transform);
+    if not exists (select 1 from pg_temp.work_t) then
         return (select coalesce(jsonb_object_agg(key, value), '{}') from jsonb_each(v_counts) where value <> '0');
     end if;
     select count(*) filter (where t.outcome = 'park'), count(*) filter (where t.outcome = 'quarantine'),
            count(*) filter (where t.outcome = 'skip')
       into v_park, v_quarantine, v_skip
-      from sync.work_t t;
+      from pg_temp.work_t t;
 
     -- Target ids: the id map, else adoption of a row the one-off migration created, else UUID v5.
-    truncate sync.work_w;
+    truncate pg_temp.work_w;
     execute format($q$
-        insert into sync.work_w (work_id, inbox_id, legacy_id, source_version, captured_at, data, issues, id, mapped_version)
+        insert into pg_temp.work_w (work_id, inbox_id, legacy_id, source_version, captured_at, data, issues, id, mapped_version)
         select t.work_id, w.inbox_id, w.legacy_id, w.source_version, w.captured_at, t.data, t.issues,
                coalesce(m.target_id, (select a.id from %1$s a where a.%2$I = w.legacy_id),
                         extensions.uuid_generate_v5('5b0e3c2a-8f4d-4e71-9c6a-1d2f3e4a5b6c'::uuid, $1 || ':' || w.legacy_id)),
                m.source_version
-          from sync.work_t t
-          join sync.work_in w on w.work_id = t.work_id
+          from pg_temp.work_t t
+          join pg_temp.work_in w on w.work_id = t.work_id
           -- A lateral probe of the primary key, whatever the statistics say about this entity's
           -- share of the map (during a backfill they lag behind by a whole entity).
           left join lateral (select m.target_id, m.source_version from sync.id_map m
@@ -404,13 +406,13 @@ begin
     using p_entity;
 
     -- Rows already mapped: only they can be stale, meet a target-side edit or keep an updated_at.
-    v_mapped := exists (select 1 from sync.work_w w where w.mapped_version is not null);
+    v_mapped := exists (select 1 from pg_temp.work_w w where w.mapped_version is not null);
 
     -- Version guard: an image older than the one already applied never overwrites it.
     if v_mapped then
         update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id, reason = 'stale'
-          from sync.work_w w where i.id = w.inbox_id and w.source_version < w.mapped_version;
-        delete from sync.work_w w where w.source_version < w.mapped_version;
+          from pg_temp.work_w w where i.id = w.inbox_id and w.source_version < w.mapped_version;
+        delete from pg_temp.work_w w where w.source_version < w.mapped_version;
         get diagnostics v_n = row_count;
         if v_n > 0 then v_counts := v_counts || jsonb_build_object('stale', v_n); end if;
     end if;
@@ -419,11 +421,11 @@ begin
     -- last wrote; a difference is a target-side edit, handled by the entity's strategy.
     if v_mapped then
         execute format($q$
-            update sync.work_w w set base = m.image, target_image = %3$s, tcols = %2$s,
+            update pg_temp.work_w w set base = m.image, target_image = %3$s, tcols = %2$s,
                                      scols = (select %4$s from jsonb_populate_record(null::%1$s, w.data) d,
                                                                jsonb_populate_record(null::%1$s, coalesce(m.source_image, m.image)) b)
               from (select w2.work_id, m.image, m.source_image
-                      from sync.work_w w2
+                      from pg_temp.work_w w2
                      -- Only rows already mapped can meet a target-side edit (a first copy has none).
                      cross join lateral (select m.image, m.source_image from sync.id_map m
                                           where m.entity = $1 and m.legacy_id = w2.legacy_id and m.image is not null offset 0) m
@@ -431,7 +433,7 @@ begin
                    %1$s t, jsonb_populate_record(null::%1$s, m.image) b
              where m.work_id = w.work_id and t.id = w.id $q$, e.target_table, v_tcols, v_timg, v_scols)
         using p_entity;
-        if exists (select 1 from sync.work_w w where cardinality(w.tcols) > 0) then
+        if exists (select 1 from pg_temp.work_w w where cardinality(w.tcols) > 0) then
             insert into sync.conflicts as k (entity, legacy_id, target_id, inbox_id, op, strategy, status, decision, columns,
                                              source_image, target_image, base_image, resolved_at, resolved_by)
             select p_entity, w.legacy_id, w.id, w.inbox_id, 'upsert', v_strategy,
@@ -442,7 +444,7 @@ begin
                                                                 else 'accept_source' end end,
                    w.tcols, w.data, w.target_image, w.base,
                    case when v_strategy <> 'manual' then now() end, case when v_strategy <> 'manual' then 'sync' end
-              from sync.work_w w where cardinality(w.tcols) > 0
+              from pg_temp.work_w w where cardinality(w.tcols) > 0
             on conflict (entity, legacy_id) where status = 'open'
             do update set inbox_id = excluded.inbox_id, op = 'upsert', source_image = excluded.source_image,
                           target_image = excluded.target_image, columns = excluded.columns, created_at = now();
@@ -452,23 +454,23 @@ begin
                 -- Held (manual) or kept (target_wins; newest_wins where the target row changed last): the
                 -- target row is not written. The conflict keeps the transformed row (source_image), so
                 -- that resolving it applies exactly that.
-                update sync.work_w w set keep = true
+                update pg_temp.work_w w set keep = true
                  where cardinality(w.tcols) > 0 and (v_strategy <> 'newest_wins' or sync._target_newer(w.target_image, w.data));
                 update sync.inbox i set status = case when v_strategy = 'manual' then 'conflict' else 'applied' end,
                                         applied_at = case when v_strategy = 'manual' then null else now() end,
                                         reason = case when v_strategy = 'manual' then null else 'kept target' end, run_id = p_run_id
-                  from sync.work_w w where i.id = w.inbox_id and w.keep;
+                  from pg_temp.work_w w where i.id = w.inbox_id and w.keep;
                 update sync.id_map m set source_version = greatest(m.source_version, w.source_version), source_image = w.data
-                  from sync.work_w w where m.entity = p_entity and m.legacy_id = w.legacy_id and w.keep
+                  from pg_temp.work_w w where m.entity = p_entity and m.legacy_id = w.legacy_id and w.keep
                    and v_strategy <> 'manual';
-                delete from sync.work_w w where w.keep;
+                delete from pg_temp.work_w w where w.keep;
             end if;
         end if;
         if v_strategy = 'merge' then
             -- Three-way, column by column: a column the source changed (against what it last mapped
             -- to) takes the source value, unless the target changed it too and the tie rule says
             -- target; every other column keeps the target's current value.
-            update sync.work_w w
+            update pg_temp.work_w w
                set source_data = w.data,
                    data = w.target_image || coalesce((select jsonb_object_agg(c, w.data -> c) from unnest(w.scols) c
                                                        where not (v_tie = 'target' and c = any (w.tcols))), '{}')
@@ -479,7 +481,7 @@ begin
     -- A change written now closes a conflict that an older, held change left open.
     if exists (select 1 from sync.conflicts k where k.entity = p_entity and k.status = 'open') then
         update sync.conflicts k set status = 'resolved', decision = 'accept_source', resolved_at = now(), resolved_by = 'newer change'
-         where k.entity = p_entity and k.status = 'open' and k.legacy_id = any (array(select w.legacy_id from sync.work_w w));
+         where k.entity = p_entity and k.status = 'open' and k.legacy_id = any (array(select w.legacy_id from pg_temp.work_w w));
     end if;
 
     -- updated_at taken from the capture time (a source table without one, mappings.md) moves only
@@ -487,7 +489,7 @@ begin
     -- nothing keeps the target's updated_at, so the row stays unchanged.
     if v_mapped and e.poll_column is null and 'updated_at' = any (e.write_columns) then
         execute format($q$
-            update sync.work_w w set data = jsonb_set(w.data, '{updated_at}', to_jsonb(t.updated_at))
+            update pg_temp.work_w w set data = jsonb_set(w.data, '{updated_at}', to_jsonb(t.updated_at))
               from %1$s t
              where w.mapped_version is not null and t.id = w.id and w.data ? 'updated_at'
                and (select (%2$s) is not distinct from (%3$s) from jsonb_populate_record(null::%1$s, w.data) d)%4$s $q$,
@@ -505,7 +507,7 @@ begin
         with w as (
             insert into %1$s as t (id, %2$I, %3$s)
             select w.id, w.legacy_id, %4$s
-              from sync.work_w w, jsonb_populate_record(null::%1$s, w.data) r
+              from pg_temp.work_w w, jsonb_populate_record(null::%1$s, w.data) r
             on conflict (id) do update set %5$s%6$s
              where (%7$s)%8$s
             returning (xmax = 0) as inserted
@@ -516,11 +518,11 @@ begin
         v_set, case when e.has_deleted_at then ', deleted_at = null' else '' end,
         v_diff, case when e.has_deleted_at then ' or t.deleted_at is not null' else '' end)
     into v_ins, v_upd;
-    select count(*) into v_n from sync.work_w;
+    select count(*) into v_n from pg_temp.work_w;
     v_counts := v_counts || jsonb_build_object('inserted', v_ins, 'updated', v_upd, 'unchanged', v_n - v_ins - v_upd);
 
     insert into sync.id_map as m (entity, legacy_id, target_id, source_version, image, source_image, deleted, updated_at)
-    select p_entity, w.legacy_id, w.id, w.source_version, w.data, w.source_data, false, now() from sync.work_w w
+    select p_entity, w.legacy_id, w.id, w.source_version, w.data, w.source_data, false, now() from pg_temp.work_w w
     on conflict (entity, legacy_id) do update
        set target_id = excluded.target_id, source_version = excluded.source_version, image = excluded.image,
            source_image = excluded.source_image, deleted = false, updated_at = now()
@@ -537,7 +539,7 @@ begin
         execute format($q$
             with changed as (
                 update %1$s c set %2$I = p.%3$I
-                  from %4$s p, sync.work_w w
+                  from %4$s p, pg_temp.work_w w
                  where w.id = p.id and c.%5$I = p.id and c.%2$I is distinct from p.%3$I
                 returning c.id, to_jsonb(c.%2$I) as value
             )
@@ -556,47 +558,47 @@ begin
     if v_mapped then
         insert into sync.reread (entity, fk, parent_legacy_id)
         select c.name, r.value ->> 'fk', w.legacy_id
-          from sync.entities c, jsonb_array_elements(c.reread) r, sync.work_w w
+          from sync.entities c, jsonb_array_elements(c.reread) r, pg_temp.work_w w
          where r.value ->> 'parent' = p_entity and w.base is not null and w.base is distinct from w.data
         on conflict do nothing;
     end if;
 
     -- Unknown codes: recorded as data-integrity issues, the row still syncs; an issue the row's
     -- written version no longer has is gone.
-    delete from sync.integrity_issues ii using sync.work_w w
+    delete from sync.integrity_issues ii using pg_temp.work_w w
      where ii.entity = p_entity and ii.legacy_id = w.legacy_id
        and not exists (select 1 from jsonb_array_elements(w.issues) x where x ->> 'column' = ii.column_name);
     insert into sync.integrity_issues as ii (entity, legacy_id, source_table, column_name, code)
     select p_entity, w.legacy_id, e.source_table, x ->> 'column', x ->> 'code'
-      from sync.work_w w, jsonb_array_elements(w.issues) x
+      from pg_temp.work_w w, jsonb_array_elements(w.issues) x
      where w.issues is not null
     on conflict (entity, legacy_id, column_name) do update set code = excluded.code, last_seen_at = now();
 
     -- (A backfill's rows come from the source, none from the inbox.)
     if p_ids is not null then
         update sync.inbox i set status = 'applied', applied_at = now(), run_id = p_run_id
-         where i.id = any (array(select w.inbox_id from sync.work_w w where w.inbox_id is not null));
+         where i.id = any (array(select w.inbox_id from pg_temp.work_w w where w.inbox_id is not null));
     end if;
     delete from sync.filtered f
-     where f.entity = p_entity and f.legacy_id = any (array(select w.legacy_id from sync.work_w w));
+     where f.entity = p_entity and f.legacy_id = any (array(select w.legacy_id from pg_temp.work_w w));
 
     -- Backfill rows that park or are quarantined enter the inbox, where they wait and are seen.
     if p_ids is null and v_park + v_quarantine > 0 then
         with moved as (
             insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at, run_id, status)
             select p_entity, w.legacy_id, w.op, w.image, w.source_version, w.captured_at, p_run_id, 'pending'
-              from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+              from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
              where t.outcome in ('park', 'quarantine')
             returning id, legacy_id
         )
-        update sync.work_in w set inbox_id = moved.id from moved where w.legacy_id = moved.legacy_id;
+        update pg_temp.work_in w set inbox_id = moved.id from moved where w.legacy_id = moved.legacy_id;
     end if;
 
     -- Rows whose parent is not mapped yet wait for it.
     if v_park > 0 then
         update sync.inbox i set status = 'parked', parent_entity = t.parent_entity, parent_legacy_id = t.parent_legacy_id,
                                 attempts = i.attempts + 1, run_id = p_run_id
-          from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+          from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
          where i.id = w.inbox_id and t.outcome = 'park';
         get diagnostics v_n = row_count;
         if v_n > 0 then v_counts := v_counts || jsonb_build_object('parked', v_n); end if;
@@ -606,7 +608,7 @@ begin
     v_n := 0;
     if v_quarantine > 0 then
         update sync.inbox i set status = 'quarantined', reason = t.reason, message = t.message, run_id = p_run_id
-          from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+          from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
          where i.id = w.inbox_id and t.outcome = 'quarantine';
         get diagnostics v_n = row_count;
     end if;
@@ -614,7 +616,7 @@ begin
         v_counts := v_counts || jsonb_build_object('quarantined', v_n);
         insert into sync.quarantine as q (entity, legacy_id, inbox_id, reason, message)
         select p_entity, w.legacy_id, w.inbox_id, t.reason, t.message
-          from sync.work_t t join sync.work_in w on w.work_id = t.work_id where t.outcome = 'quarantine'
+          from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id where t.outcome = 'quarantine'
         on conflict (entity, legacy_id) where released_at is null
         do update set inbox_id = excluded.inbox_id, reason = excluded.reason, message = excluded.message;
     end if;
@@ -623,7 +625,7 @@ begin
     v_n := v_skip;
     if v_n > 0 and p_ids is not null then
         update sync.inbox i set status = 'skipped', applied_at = now(), run_id = p_run_id
-          from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+          from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
          where i.id = w.inbox_id and t.outcome = 'skip';
     end if;
     if v_n > 0 then
@@ -631,7 +633,7 @@ begin
         -- The trace that tells verification a filtered row from a missing one.
         insert into sync.filtered as f (entity, legacy_id, reason)
         select p_entity, w.legacy_id, coalesce(t.reason, 'filtered')
-          from sync.work_t t join sync.work_in w on w.work_id = t.work_id where t.outcome = 'skip'
+          from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id where t.outcome = 'skip'
         on conflict (entity, legacy_id) do update set reason = excluded.reason, at = now();
     end if;
     if v_n > 0 and e.has_deleted_at then
@@ -639,7 +641,7 @@ begin
             update %s x set deleted_at = s.captured_at
               from (select w.captured_at,
                            (select m.target_id from sync.id_map m where m.entity = $1 and m.legacy_id = w.legacy_id) as target_id
-                      from sync.work_t t join sync.work_in w on w.work_id = t.work_id
+                      from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
                      where t.outcome = 'skip' offset 0) s
              where x.id = s.target_id and x.deleted_at is null $q$, e.target_table)
         using p_entity;

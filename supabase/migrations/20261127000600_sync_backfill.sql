@@ -1,7 +1,7 @@
 -- Backfill: a full copy of one entity or all, chunked by primary key straight from the foreign
 -- tables, applied through the same set-based applier, committing chunk by chunk, resumable.
 
--- Fills sync.work_in with the current source rows of the given legacy ids (NULL: the key range
+-- Fills pg_temp.work_in with the current source rows of the given legacy ids (NULL: the key range
 -- (p_after, p_after + p_limit]); ids with no source row are added as deletes when p_deletes.
 create function sync._read_source(p_entity text, p_ids bigint[], p_after bigint default null, p_limit integer default null,
                                   p_deletes boolean default false)
@@ -16,15 +16,16 @@ declare
     v_identity jsonb;
     v_n integer;
 begin
+    perform sync._work_open();
     select * into e from sync.entities where name = p_entity;
     select p.version, p.identity into v_version, v_identity from sync._source_point() p;
     if v_identity is distinct from (select s.identity from sync.source s) then
         perform sync._raise(409, 'the source is not the one recorded (a restore, a failover, another database): start a full backfill to re-baseline');
     end if;
-    truncate sync.work_in;
+    truncate pg_temp.work_in;
     -- Plain key predicates (a range, or = any of an array): postgres_fdw ships them to the source.
     execute format($q$
-        insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
+        insert into pg_temp.work_in (work_id, legacy_id, op, image, source_version, captured_at)
         select s.%1$I, s.%1$I, 'upsert', to_jsonb(s), $1, now()
           from %2$s s
          where %3$s $q$,
@@ -34,10 +35,10 @@ begin
     using v_version, p_ids, p_after, p_limit;
     get diagnostics v_n = row_count;
     if p_deletes and p_ids is not null then
-        insert into sync.work_in (work_id, legacy_id, op, image, source_version, captured_at)
+        insert into pg_temp.work_in (work_id, legacy_id, op, image, source_version, captured_at)
         select g.id, g.id, 'delete', null, v_version, now()
           from unnest(p_ids) g (id)
-         where not exists (select 1 from sync.work_in w where w.legacy_id = g.id)
+         where not exists (select 1 from pg_temp.work_in w where w.legacy_id = g.id)
         on conflict (work_id) do nothing;
     end if;
     return v_n;
@@ -138,6 +139,7 @@ declare
     v_min bigint;
     v_max bigint;
     v_identity jsonb;
+    v_batch bigint := (sync.get_config() ->> 'backfill_batch_size')::bigint;
 begin
     select p.identity into v_identity from sync._source_point() p;
     if v_identity is distinct from (select s.identity from sync.source s) then
@@ -176,7 +178,8 @@ begin
                        (select e.source_pk from sync.entities e where e.name = v_name), sync._source_relation(v_name))
            into v_total, v_min, v_max;
         v_prog := v_prog || jsonb_build_object(v_name, jsonb_build_object('done', 0, 'total', v_total, 'last_id', v_min,
-                                                                          'max_id', v_max, 'finished', v_total = 0));
+                                                                          'max_id', v_max, 'finished', v_total = 0,
+                                                                          'batch', v_batch));
     end loop;
     insert into sync.runs (mode, status, trigger, entities, started_at, progress)
     values ('backfill', 'running', coalesce(nullif(current_setting('sync.trigger', true), ''), 'manual'), p_entities,
@@ -186,54 +189,176 @@ begin
 end;
 $$;
 
--- One step of a backfill run: the next chunk of its first unfinished entity, progress recorded in
--- the run (the caller commits: a kill loses at most this chunk). Returns true when every entity
--- of the run is copied.
-create function sync._backfill_step(p_run_id bigint)
+-- The next chunk of a backfill run that this transaction may copy: the lowest key range that is
+-- neither done nor being copied by another session, of the first entity in apply order that is
+-- under way (a chunk done or being copied) and has such a range left, else of the first whose
+-- dependencies in the run are copied. Entities are finished one after the other where they can be,
+-- so that the sessions share an entity instead of interleaving two (each one's rate is then its
+-- own). Ranges are fixed per run (the entity's chunk size at the run's start), so that sessions
+-- copying chunks side by side (sync.backfill_worker) never overlap: a session holds a
+-- transaction-scoped advisory lock on its range while it copies it, and a range is done when the
+-- transaction that copied it committed (the entity's last_id, or its list of ranges done ahead of
+-- last_id). A session that dies mid-chunk releases its lock, and the range is copied again.
+-- Returns {entity, after, limit}, or NULL when nothing is left to take.
+create function sync._backfill_claim(p_run_id bigint)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_key integer := pg_catalog.hashtext('sync.backfill:' || p_run_id);
+    v_entities text[];
+    v_prog jsonb;
+    v_locked bigint[];
+    v_name text;
+    v_batch bigint;
+    v_after bigint;
+    v_max bigint;
+    v_busy boolean;
+    v_first jsonb;
+    v_pick jsonb;
+begin
+    for v_try in 1..3 loop
+        -- Each statement reads what other sessions committed (READ COMMITTED): ranges done meanwhile count.
+        select r.entities, r.progress -> 'entities' into v_entities, v_prog from sync.runs r where r.id = p_run_id;
+        -- The ranges other sessions are copying now (their advisory locks).
+        v_locked := array(select l.objid::bigint from pg_catalog.pg_locks l
+                           where l.locktype = 'advisory' and l.classid = v_key::oid and l.objsubid = 2
+                             and l.pid <> pg_catalog.pg_backend_pid());
+        v_first := null;
+        v_pick := null;
+        for v_name in
+            select n from unnest(v_entities) with ordinality x (n, o)
+             where not (v_prog #>> array[n, 'finished'])::boolean
+               and not exists (select 1 from sync.entities e, unnest(e.depends_on) d
+                                where e.name = x.n and d <> x.n and d = any (v_entities)
+                                  and not coalesce((v_prog #>> array[d, 'finished'])::boolean, true))
+             order by o
+        loop
+            v_batch := coalesce((v_prog #>> array[v_name, 'batch'])::bigint, (sync.get_config() ->> 'backfill_batch_size')::bigint);
+            v_after := (v_prog #>> array[v_name, 'last_id'])::bigint;
+            v_max := (v_prog #>> array[v_name, 'max_id'])::bigint;
+            v_busy := v_prog -> v_name ? 't0';
+            while v_after < v_max
+                  and (coalesce(v_prog -> v_name -> 'ahead', '[]') @> pg_catalog.to_jsonb(v_after)
+                       or pg_catalog.hashtext(v_name || ':' || v_after)::oid::bigint = any (v_locked)) loop
+                v_busy := v_busy or pg_catalog.hashtext(v_name || ':' || v_after)::oid::bigint = any (v_locked);
+                v_after := v_after + v_batch;
+            end loop;
+            if v_after < v_max then
+                v_first := coalesce(v_first, jsonb_build_object('entity', v_name, 'after', v_after, 'limit', v_batch));
+                if v_busy then
+                    v_pick := jsonb_build_object('entity', v_name, 'after', v_after, 'limit', v_batch);
+                    exit;
+                end if;
+            end if;
+        end loop;
+        v_pick := coalesce(v_pick, v_first);
+        if v_pick is null then
+            return null;
+        end if;
+        -- Taken, unless another session took it or committed it since.
+        if pg_catalog.pg_try_advisory_xact_lock(v_key, pg_catalog.hashtext((v_pick ->> 'entity') || ':' || (v_pick ->> 'after')))
+           and not exists (select 1 from sync.runs r
+                            where r.id = p_run_id
+                              and ((r.progress #>> array['entities', v_pick ->> 'entity', 'last_id'])::bigint > (v_pick ->> 'after')::bigint
+                                   or coalesce(r.progress -> 'entities' -> (v_pick ->> 'entity') -> 'ahead', '[]') @> (v_pick -> 'after'))) then
+            return v_pick;
+        end if;
+    end loop;
+    return null;
+end;
+$$;
+
+-- Records a copied chunk in its run, in the chunk's transaction (under the run row's lock, held to
+-- the commit): rows done, the range done (last_id moves over every range done in a row), the
+-- entity's time from its first chunk to its last, outcome counts. Returns whether the entity is
+-- now copied.
+create function sync._backfill_chunk_done(p_run_id bigint, p_claim jsonb, p_chunk jsonb, p_started timestamptz)
 returns boolean
 language plpgsql
 set search_path = ''
 as $$
 declare
+    v_name text := p_claim ->> 'entity';
     v_run sync.runs;
-    v_prog jsonb;
-    v_name text;
-    v_chunk jsonb;
-    v_tc timestamptz := clock_timestamp();
-    v_finished boolean;
+    v_e jsonb;
+    v_last bigint;
+    v_ahead jsonb;
+    v_t0 numeric;
 begin
     select * into v_run from sync.runs where id = p_run_id for update;
-    v_prog := v_run.progress -> 'entities';
-    select n into v_name from unnest(v_run.entities) with ordinality x (n, o)
-     where not (v_prog #>> array[n, 'finished'])::boolean order by o limit 1;
-    if v_name is null then
-        return true;
-    end if;
-    v_chunk := sync._backfill_chunk(p_run_id, v_name, (v_prog #>> array[v_name, 'last_id'])::bigint,
-                                    (sync.get_config() ->> 'backfill_batch_size')::integer);
-    v_finished := (v_chunk ->> 'last_id')::bigint >= (v_prog #>> array[v_name, 'max_id'])::bigint;
-    -- A re-baseline (sync._rebaseline_capture) also deletes what the source no longer has.
-    if v_finished and v_run.trigger = 'rebaseline' then
-        v_chunk := jsonb_set(v_chunk, '{counts}', sync._sum_outcomes(v_chunk -> 'counts', sync._sweep_orphans(p_run_id, v_name)));
-    end if;
-    v_prog := jsonb_set(v_prog, array[v_name], (v_prog -> v_name) || jsonb_build_object(
-        'ms', coalesce((v_prog #>> array[v_name, 'ms'])::bigint, 0) + round(extract(epoch from clock_timestamp() - v_tc) * 1000),
-        'done', (v_prog #>> array[v_name, 'done'])::bigint + (v_chunk ->> 'rows')::bigint,
-        'last_id', (v_chunk ->> 'last_id')::bigint,
-        'finished', v_finished));
-    update sync.runs set progress = sync._backfill_progress(v_prog, v_run.started_at)
+    v_e := v_run.progress -> 'entities' -> v_name;
+    v_last := (v_e ->> 'last_id')::bigint;
+    v_ahead := coalesce(v_e -> 'ahead', '[]') || pg_catalog.to_jsonb((p_claim ->> 'after')::bigint);
+    while v_ahead @> pg_catalog.to_jsonb(v_last) loop
+        v_ahead := (select coalesce(jsonb_agg(a), '[]') from jsonb_array_elements(v_ahead) a where a <> pg_catalog.to_jsonb(v_last));
+        v_last := v_last + (p_claim ->> 'limit')::bigint;
+    end loop;
+    v_t0 := least(coalesce((v_e ->> 't0')::numeric, 'infinity'), extract(epoch from p_started));
+    v_e := v_e || jsonb_build_object(
+        't0', v_t0,
+        'ms', round((extract(epoch from clock_timestamp()) - v_t0) * 1000),
+        'done', (v_e ->> 'done')::bigint + (p_chunk ->> 'rows')::bigint,
+        'last_id', v_last,
+        'ahead', v_ahead,
+        'finished', v_last >= (v_e ->> 'max_id')::bigint);
+    update sync.runs set progress = sync._backfill_progress(jsonb_set(progress -> 'entities', array[v_name], v_e), v_run.started_at)
                                     || jsonb_strip_nulls(jsonb_build_object('throttle_ms', progress -> 'throttle_ms')),
-                         counts = sync._add_counts(counts, jsonb_build_object(v_name, v_chunk -> 'counts'))
+                         counts = sync._add_counts(counts, jsonb_build_object(v_name, p_chunk -> 'counts'))
      where id = p_run_id;
-    -- Fresh statistics before the dependents join against what was just loaded (a planner that
-    -- still thinks the table is empty picks a scan per row); leaves need none.
-    if v_finished and exists (select 1 from sync.entities c where v_name = any (c.depends_on)) then
-        execute format('analyze %s', (select e.target_table from sync.entities e where e.name = v_name));
-        analyze sync.id_map;
-    end if;
-    return not exists (select 1 from unnest(v_run.entities) n
-                        where not coalesce((v_prog #>> array[n, 'finished'])::boolean, false));
+    return (v_e ->> 'finished')::boolean;
 end;
+$$;
+
+-- One step of a backfill run: the next chunk it may take (sync._backfill_claim), copied, applied
+-- and recorded in the run (the caller commits: a kill loses at most this chunk). Returns 'chunk';
+-- 'wait' after a moment's pause when every range left is being copied by another session; 'done'
+-- when every entity of the run is copied.
+create function sync._backfill_next(p_run_id bigint)
+returns text
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_claim jsonb := sync._backfill_claim(p_run_id);
+    v_name text := v_claim ->> 'entity';
+    v_chunk jsonb;
+    v_tc timestamptz := clock_timestamp();
+begin
+    if v_claim is null then
+        if exists (select 1 from sync.runs r, unnest(r.entities) n
+                    where r.id = p_run_id and not coalesce((r.progress #>> array['entities', n, 'finished'])::boolean, false)) then
+            perform pg_catalog.pg_sleep(0.02);
+            return 'wait';
+        end if;
+        return 'done';
+    end if;
+    v_chunk := sync._backfill_chunk(p_run_id, v_name, (v_claim ->> 'after')::bigint, (v_claim ->> 'limit')::integer);
+    if sync._backfill_chunk_done(p_run_id, v_claim, v_chunk, v_tc) then
+        -- A re-baseline (sync._rebaseline_capture) also deletes what the source no longer has.
+        if (select r.trigger from sync.runs r where r.id = p_run_id) = 'rebaseline' then
+            update sync.runs set counts = sync._add_counts(counts, jsonb_build_object(v_name, sync._sweep_orphans(p_run_id, v_name)))
+             where id = p_run_id;
+        end if;
+        -- Fresh statistics before the dependents join against what was just loaded (a planner that
+        -- still thinks the table is empty picks a scan per row); leaves need none.
+        if exists (select 1 from sync.entities c where v_name = any (c.depends_on)) then
+            execute format('analyze %s', (select e.target_table from sync.entities e where e.name = v_name));
+            analyze sync.id_map;
+        end if;
+    end if;
+    return 'chunk';
+end;
+$$;
+
+-- sync._backfill_next, true when every entity of the run is copied.
+create function sync._backfill_step(p_run_id bigint)
+returns boolean
+language sql
+set search_path = ''
+as $$
+    select sync._backfill_next(p_run_id) = 'done';
 $$;
 
 -- Ends a backfill run (succeeded, or failed with the error); returns its summary.
@@ -252,7 +377,8 @@ as $$
      where id = p_run_id
      returning summary;
 $$;
-revoke execute on function sync._backfill_open(text[]), sync._backfill_step(bigint), sync._backfill_close(bigint, jsonb) from public;
+revoke execute on function sync._backfill_open(text[]), sync._backfill_claim(bigint), sync._backfill_chunk_done(bigint, jsonb, jsonb, timestamptz),
+    sync._backfill_next(bigint), sync._backfill_step(bigint), sync._backfill_close(bigint, jsonb) from public;
 
 -- The unfinished backfill run that ticks should advance now: the newest one not backing off.
 create function sync._backfill_due()
@@ -400,3 +526,65 @@ $$;
 comment on procedure sync.backfill(text, jsonb) is
     'Starts or resumes a backfill of one entity (NULL: all) as a run, committing chunk by chunk; returns when every chunk is copied and applied, or it fails or is cancelled.';
 revoke execute on procedure sync.backfill(text, jsonb) from public;
+
+-- A second (third, ...) session copying chunks of the backfill that sync.backfill is running, side
+-- by side with it: each chunk in a transaction of its own, from the ranges nobody has
+-- taken (sync._backfill_claim), with the same applier and the same run record. Returns when every
+-- range is copied or taken, when the run stops (paused, cancelled, failed, its applier gone), or at
+-- once when there is no backfill to help (status idle) or the source's read load is capped
+-- (source_load: one session keeps to the cap; status throttled). A chunk that fails here is left to
+-- the run's own session, which retries or fails the run as it would have alone.
+create procedure sync.backfill_worker(inout summary jsonb default null)
+language plpgsql
+as $$
+declare
+    v_run bigint;
+    v_lease sync.applier;
+    v_load jsonb := sync.get_config() -> 'source_load';
+    v_chunks integer := 0;
+    v_step text;
+    v_error jsonb;
+    v_state text;
+    v_msg text;
+    v_detail text;
+begin
+    select * into v_lease from sync.applier;
+    -- Only a backfill that sync.backfill runs: one that ticks advance has pulls in between, and a
+    -- chunk read beside a pull could be older than a change the pull brought.
+    v_run := case when v_lease.run_id = v_lease.backfill_run_id then v_lease.backfill_run_id end;
+    if v_run is null or not sync._lease_alive(v_lease)
+       or (select r.status from sync.runs r where r.id = v_run and r.mode = 'backfill') is distinct from 'running' then
+        summary := jsonb_build_object('status', 'idle');
+        return;
+    end if;
+    if coalesce((v_load ->> 'max_rows_per_second')::numeric, 0) > 0 or coalesce((v_load ->> 'pause_ms')::numeric, 0) > 0 then
+        summary := jsonb_build_object('status', 'throttled', 'run_id', v_run);
+        return;
+    end if;
+    commit;
+    loop
+        perform pg_catalog.pg_stat_clear_snapshot();
+        select * into v_lease from sync.applier;
+        exit when v_lease.backfill_run_id is distinct from v_run or not sync._lease_alive(v_lease)
+               or (select r.status from sync.runs r where r.id = v_run) <> 'running';
+        begin
+            v_step := sync._backfill_next(v_run);
+        exception when others then
+            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+            v_error := sync._run_error('backfill', v_state, v_msg, v_detail);
+        end;
+        if v_error is null then
+            commit;
+        else
+            rollback;
+        end if;
+        exit when v_step = 'done' or v_error is not null;
+        v_chunks := v_chunks + (v_step = 'chunk')::integer;
+    end loop;
+    summary := jsonb_strip_nulls(jsonb_build_object('status', case when v_error is null then 'done' else 'stopped' end,
+                                                    'run_id', v_run, 'chunks', v_chunks, 'error', v_error));
+end;
+$$;
+comment on procedure sync.backfill_worker(jsonb) is
+    'Helps the running backfill from another session: copies chunks side by side with it until none is left; returns at once (idle) when no backfill runs.';
+revoke execute on procedure sync.backfill_worker(jsonb) from public;

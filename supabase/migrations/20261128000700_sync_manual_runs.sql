@@ -142,7 +142,7 @@ begin
                     end if;
                     perform sync._read_source(v_entity, null, v_after, v_chunk);
                     v_after := v_after + v_chunk;
-                    v_ids := array(select w.legacy_id from sync.work_in w order by w.legacy_id);
+                    v_ids := array(select w.legacy_id from pg_temp.work_in w order by w.legacy_id);
                     select coalesce(jsonb_object_agg(t.legacy_id::text, t.image), '{}') into v_before
                       from sync._target_images(v_entity, v_ids) t;
                     v_counts := jsonb_set(v_counts, array[v_entity],

@@ -33,13 +33,13 @@ as $$
       from unnest(p_columns) c;
 $$;
 
--- Drift of the rows in sync.work_in (filled by the caller from the source): the pack's transform over
+-- Drift of the rows in pg_temp.work_in (filled by the caller from the source): the pack's transform over
 -- them, compared with the live target rows. Columns that a transform takes from the capture time
 -- (a source without updated_at) cannot be recomputed from the source: for the rows that differ (and,
 -- when p_moving is NULL, a probe of the first 100 written rows) the transform runs a second time with
 -- the capture time moved, and the columns whose values move with it are left out (named in
 -- `unverifiable`). p_moving: the columns an earlier chunk of the same entity found moving, left out
--- from the start, so that a clean chunk costs one transform. Leaves sync.work_in cut down to the
+-- from the start, so that a clean chunk costs one transform. Leaves pg_temp.work_in cut down to the
 -- rows transformed twice. Returns {checked, drifted, sample: [{legacy_id, columns}], unverifiable}.
 create function sync._drift_check(p_entity text, p_sample integer, p_moving text[] default null)
 returns jsonb
@@ -51,15 +51,16 @@ declare
     v_checked bigint;
     v_moving text[];
 begin
+    perform sync._work_open();
     select * into e from sync.entities where name = p_entity;
-    truncate sync.work_t, sync.work_t2, sync.work_drift;
-    execute format('insert into sync.work_t select * from %s()', e.transform);
+    truncate pg_temp.work_t, sync.work_t2, sync.work_drift;
+    execute format('insert into pg_temp.work_t select * from %s()', e.transform);
     -- The written columns (but those known to move): a row whose values all match is clean.
     execute format($q$
         with z as (
             select w.work_id, w.legacy_id, %2$s as cols
-              from sync.work_t t
-              join sync.work_in w on w.work_id = t.work_id
+              from pg_temp.work_t t
+              join pg_temp.work_in w on w.work_id = t.work_id
               -- A lateral probe of the map's primary key: its statistics lag a whole entity behind
               -- right after a backfill, and a planner that believes one row is mapped scans it per row.
               cross join lateral (select m.target_id from sync.id_map m
@@ -83,17 +84,17 @@ begin
     -- The second transform, the capture time moved: the differing rows (and the probe) only.
     v_moving := coalesce(p_moving, '{}');
     if p_moving is null or exists (select 1 from sync.work_drift) then
-        delete from sync.work_in w
+        delete from pg_temp.work_in w
          where not exists (select 1 from sync.work_drift d where d.work_id = w.work_id)
            and (p_moving is not null
-                or w.work_id not in (select t.work_id from sync.work_t t where t.outcome = 'write' order by t.work_id limit 100));
-        update sync.work_in w set captured_at = w.captured_at - interval '3 days 7 hours';
+                or w.work_id not in (select t.work_id from pg_temp.work_t t where t.outcome = 'write' order by t.work_id limit 100));
+        update pg_temp.work_in w set captured_at = w.captured_at - interval '3 days 7 hours';
         execute format('insert into sync.work_t2 select * from %s()', e.transform);
         select coalesce(array_agg(distinct k.key order by k.key), '{}') into v_moving
           from (select unnest(v_moving) as key
                 union
                 select k.key
-                  from sync.work_t t join sync.work_t2 t2 on t2.work_id = t.work_id, jsonb_each(t.data) k
+                  from pg_temp.work_t t join sync.work_t2 t2 on t2.work_id = t.work_id, jsonb_each(t.data) k
                  where t.outcome = 'write' and k.value is distinct from t2.data -> k.key) k;
     end if;
     return (select jsonb_build_object('checked', v_checked, 'drifted', count(*),

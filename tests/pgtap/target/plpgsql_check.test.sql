@@ -1,8 +1,10 @@
 -- plpgsql_check over every PL/pgSQL function of the sync schema: no errors. The foreign tables
 -- that sync.connect_source imports from the source exist only once a source is connected; here
--- they are stood in by local tables of the same shape (rolled back).
+-- they are stood in by local tables of the same shape (rolled back); the applier's work tables
+-- are the session's own (sync._work_open creates them).
 begin;
 select plan(1);
+select sync._work_open();
 
 create schema sync_src_capture;
 create table sync_src_capture.log (tbl text, pk bigint, op "char", txid xid8, captured_at timestamptz);
