@@ -312,9 +312,9 @@ end;
 $$;
 
 -- One step of a backfill run: the next chunk it may take (sync._backfill_claim), copied, applied
--- and recorded in the run (the caller commits: a kill loses at most this chunk). Returns 'chunk';
--- 'wait' after a moment's pause when every range left is being copied by another session; 'done'
--- when every entity of the run is copied.
+-- and recorded in the run (the caller commits: a kill loses at most this chunk). Returns 'chunk', or
+-- 'last' when that chunk was the run's last; 'wait' after a moment's pause when every range left is
+-- being copied by another session; 'done' when every entity of the run was already copied.
 create function sync._backfill_next(p_run_id bigint)
 returns text
 language plpgsql
@@ -348,17 +348,20 @@ begin
             analyze sync.id_map;
         end if;
     end if;
-    return 'chunk';
+    return case when exists (select 1 from sync.runs r, unnest(r.entities) n
+                              where r.id = p_run_id and not coalesce((r.progress #>> array['entities', n, 'finished'])::boolean, false))
+                then 'chunk' else 'last' end;
 end;
 $$;
 
--- sync._backfill_next, true when every entity of the run is copied.
+-- sync._backfill_next, true when every entity of the run is copied (the caller pauses for the guest
+-- between chunks, never after the last).
 create function sync._backfill_step(p_run_id bigint)
 returns boolean
 language sql
 set search_path = ''
 as $$
-    select sync._backfill_next(p_run_id) = 'done';
+    select sync._backfill_next(p_run_id) in ('last', 'done');
 $$;
 
 -- Ends a backfill run (succeeded, or failed with the error); returns its summary.
@@ -578,8 +581,9 @@ begin
         else
             rollback;
         end if;
-        exit when v_step = 'done' or v_error is not null;
-        v_chunks := v_chunks + (v_step = 'chunk')::integer;
+        exit when v_error is not null;
+        v_chunks := v_chunks + (v_step in ('chunk', 'last'))::integer;
+        exit when v_step in ('last', 'done');
     end loop;
     summary := jsonb_strip_nulls(jsonb_build_object('status', case when v_error is null then 'done' else 'stopped' end,
                                                     'run_id', v_run, 'chunks', v_chunks, 'error', v_error));
