@@ -396,10 +396,11 @@ as $$
      order by r.id desc limit 1;
 $$;
 
--- Advances a backfill run by one chunk, in a subtransaction. Returns the step's error, or NULL;
--- the caller rolls a failed step's transaction back (a source connection that failed mid-query
--- cannot commit) and records it with sync._backfill_failed.
-create function sync._backfill_advance(p_run_id bigint)
+-- One step of a backfill run in a subtransaction, for ticks (sync._backfill_advance), sync.backfill
+-- and sync.backfill_worker: {step} (sync._backfill_next's answer), or {error} (the run's error form);
+-- the caller rolls a failed step's transaction back whole (a source connection that failed in the
+-- middle of a query cannot commit) and commits a good one.
+create function sync._backfill_attempt(p_run_id bigint)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -409,15 +410,33 @@ declare
     v_msg text;
     v_detail text;
 begin
-    update sync.runs set status = 'running', error = null, ended_at = null, started_at = coalesce(started_at, clock_timestamp())
-     where id = p_run_id and status <> 'running';
-    if sync._backfill_step(p_run_id) then
-        perform sync._backfill_close(p_run_id, null);
-    end if;
-    return null;
+    return jsonb_build_object('step', sync._backfill_next(p_run_id));
 exception when others then
     get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
-    return sync._run_error('backfill', v_state, v_msg, v_detail);
+    return jsonb_build_object('error', sync._run_error('backfill', v_state, v_msg, v_detail));
+end;
+$$;
+revoke execute on function sync._backfill_attempt(bigint) from public;
+
+-- Advances a backfill run by one step (sync._backfill_attempt), and ends the run when it copied the
+-- last chunk. Returns the step's error, or NULL;
+-- the caller rolls a failed step's transaction back (a source connection that failed mid-query
+-- cannot commit) and records it with sync._backfill_failed.
+create function sync._backfill_advance(p_run_id bigint)
+returns jsonb
+language plpgsql
+set search_path = ''
+as $$
+declare
+    v_try jsonb;
+begin
+    update sync.runs set status = 'running', error = null, ended_at = null, started_at = coalesce(started_at, clock_timestamp())
+     where id = p_run_id and status <> 'running';
+    v_try := sync._backfill_attempt(p_run_id);
+    if v_try ->> 'step' in ('last', 'done') then
+        perform sync._backfill_close(p_run_id, null);
+    end if;
+    return v_try -> 'error';
 end;
 $$;
 
@@ -472,10 +491,8 @@ declare
     v_t timestamptz;
     v_rows bigint;
     v_done boolean := false;
+    v_try jsonb;
     v_error jsonb;
-    v_state text;
-    v_msg text;
-    v_detail text;
 begin
     if entity is not null and not exists (select 1 from sync.entities e where e.name = backfill.entity) then
         perform sync._raise(404, format('unknown entity "%s"', entity));
@@ -495,14 +512,9 @@ begin
         exit when (select r.status from sync.runs r where r.id = v_run) in ('cancelled', 'paused');
         v_t := clock_timestamp();
         v_rows := (select (r.progress ->> 'done')::bigint from sync.runs r where r.id = v_run);
-        begin
-            v_done := sync._backfill_step(v_run);
-        exception when others then
-            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
-            v_error := sync._run_error('backfill', v_state, v_msg, v_detail);
-        end;
-        -- A failed step's transaction is rolled back whole: a source connection that failed in
-        -- the middle of a query cannot commit.
+        v_try := sync._backfill_attempt(v_run);
+        v_error := v_try -> 'error';
+        v_done := coalesce(v_try ->> 'step' in ('last', 'done'), false);
         if v_error is null then
             commit;
         else
@@ -546,10 +558,8 @@ declare
     v_load jsonb := sync.get_config() -> 'source_load';
     v_chunks integer := 0;
     v_step text;
+    v_try jsonb;
     v_error jsonb;
-    v_state text;
-    v_msg text;
-    v_detail text;
 begin
     select * into v_lease from sync.applier;
     -- Only a backfill that sync.backfill runs: one that ticks advance has pulls in between, and a
@@ -570,12 +580,9 @@ begin
         select * into v_lease from sync.applier;
         exit when v_lease.backfill_run_id is distinct from v_run or not sync._lease_alive(v_lease)
                or (select r.status from sync.runs r where r.id = v_run) <> 'running';
-        begin
-            v_step := sync._backfill_next(v_run);
-        exception when others then
-            get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
-            v_error := sync._run_error('backfill', v_state, v_msg, v_detail);
-        end;
+        v_try := sync._backfill_attempt(v_run);
+        v_error := v_try -> 'error';
+        v_step := v_try ->> 'step';
         if v_error is null then
             commit;
         else
