@@ -1,15 +1,16 @@
 /**
  * `deno task bench [--scale S] [--only <measure>] [--shape <preset|json>] [--rate 2000] [--steady-seconds 300]
- * [--native-seconds 60] [--ramp] [--seconds 20] [--compare-capture <file>] [--backfill-workers 2]`: the performance measures of quality.md,
+ * [--native-seconds 60] [--ramp] [--seconds 20] [--compare-capture <file>] [--workers 2]`: the performance measures of quality.md,
  * each as a ratio against a reference measured in the same run, on a stack of its own (port 54622 or
  * SYNC_BENCH_DB_PORT, `.stack/bench`, durable settings like production) and, for the native logical replication
  * reference, a second cluster (the subscriber: that port + 1, `.stack/bench-sub`, stopped at the end).
  *
  * With no `--only`, every row of quality.md: the backfill (end to end, per entity; `call sync.backfill()` beside
- * `--backfill-workers` - 1 sessions of `call sync.backfill_worker()`, one per core here) against the plain set-based
+ * `--workers` - 1 sessions of `call sync.backfill_worker()`, one per core here) against the plain set-based
  * transform of the same rows (scripts/lib/bench_plain.ts) and against native logical replication's initial copy
- * (scripts/lib/bench_native.ts); verification; the steady state through the deployed path (pg_cron → pg_net worker
- * → gateway → `sync` function → `sync.tick`, scripts/lib/bench_cron.ts) for `--steady-seconds` at `--rate` tx/s
+ * (scripts/lib/bench_native.ts); verification (the deep check beside `--workers` - 1 `call sync.verify_worker()`);
+ * the steady state through the deployed path (pg_cron → pg_net worker → gateway → `sync` function → `sync.tick`,
+ * scripts/lib/bench_cron.ts) for `--steady-seconds` at `--rate` tx/s
  * against native logical replication under the same stream for `--native-seconds`; the naive baseline, failure
  * isolation, capture overhead, API latency. Opt-in: `--ramp` (the highest rate the deployed path sustains),
  * `--only steady_loop` (the quicker local tick loop, `--seconds`), `--only modes` (the capture modes side by side),
@@ -42,7 +43,7 @@ import {
   nativeUnderLoad,
 } from "./lib/bench_native.ts";
 import { clientsFor, type CronResult, steadyDeployed } from "./lib/bench_cron.ts";
-import { type BackfillSummary, backfillWithWorkers } from "./lib/backfill.ts";
+import { type BackfillSummary, backfillWithWorkers, verifyWithWorkers } from "./lib/workers.ts";
 
 const T_START = performance.now();
 const BENCH: StackSpec = { name: "bench", port: Number(Deno.env.get("SYNC_BENCH_DB_PORT") ?? 54622), fast: false };
@@ -58,8 +59,11 @@ const nativeSeconds = Number(option(args, "native-seconds", "60"));
 const ramp = flag(args, "ramp");
 const compareCapture = option(args, "compare-capture");
 const shape = parseShape(option(args, "shape") ?? "default");
-/** Sessions copying the backfill: sync.backfill and sync.backfill_worker in the others (one per core here). */
-const backfillWorkers = Number(option(args, "backfill-workers", "2"));
+/**
+ * Sessions sharing the backfill (sync.backfill and sync.backfill_worker in the others) and the deep verification
+ * (sync.verify and sync.verify_worker): one per core here. `--backfill-workers` is the older name.
+ */
+const workers = Number(option(args, "workers") ?? option(args, "backfill-workers", "2"));
 
 /** One measure of the table. */
 interface Result {
@@ -116,7 +120,7 @@ async function backfill(why: string) {
   if (backfillRun) return backfillRun;
   log(`backfill (${why}) ...`);
   const t0 = performance.now();
-  const { summary, helped } = await backfillWithWorkers(targetUrl, backfillWorkers);
+  const { summary, helped } = await backfillWithWorkers(targetUrl, workers);
   if (summary.status !== "succeeded") throw new Error(`backfill ${summary.status}: ${JSON.stringify(summary.error)}`);
   backfillRun = { summary, secs: (performance.now() - t0) / 1000, helped };
   return backfillRun;
@@ -355,8 +359,8 @@ if (want("backfill")) {
     unit: "rows/s",
     reference: Math.round(plainRate),
     ratio: round(rate / plainRate),
-    bar: `>= 20000 rows/s and >= 0.5 x plain (${rows} rows in ${secs.toFixed(1)} s; ${backfillWorkers} session(s): ` +
-      `sync.backfill and ${backfillWorkers - 1} sync.backfill_worker, which copied ${
+    bar: `>= 20000 rows/s and >= 0.5 x plain (${rows} rows in ${secs.toFixed(1)} s; ${workers} session(s): ` +
+      `sync.backfill and ${workers - 1} sync.backfill_worker, which copied ${
         backfillRun?.helped.join("+") || 0
       } chunks; plain: one session, ${plainRows} rows)`,
     pass: rate >= 20000 && rate / plainRate >= 0.5,
@@ -441,7 +445,7 @@ if (want("verify")) {
   const [{ v: cheap }] = await target`select sync.verify(false) as v`;
   const cheapMs = performance.now() - t0;
   t0 = performance.now();
-  const [{ v: deep }] = await target`select sync.verify(true) as v`;
+  const { summary: deep, helped } = await verifyWithWorkers(targetUrl, workers);
   const deepSecs = (performance.now() - t0) / 1000;
   const rows = Object.values(deep.entities as Record<string, { counts: { source: number } }>)
     .reduce((n, e) => n + e.counts.source, 0);
@@ -472,7 +476,9 @@ if (want("verify")) {
     ratio: round(deepRate / backfillRate),
     bar: `2.5M rows <= 60 s (>= 41667 rows/s; at this rate ${Math.round(2_500_000 / deepRate)} s): ${rows} rows in ${
       deepSecs.toFixed(1)
-    } s; ok=${deep.ok}`,
+    } s; ok=${deep.ok}; ${workers} session(s): sync.verify and ${workers - 1} sync.verify_worker, which checked ${
+      helped.reduce((a, b) => a + b, 0)
+    } chunks`,
     pass: deep.ok === true && deepRate * 60 >= 2_500_000,
   });
 }
@@ -1079,7 +1085,7 @@ if (optIn("linearity")) {
       await sql`select sync.connect_source(${conninfoFor("bench_lin_legacy")})`;
       log(`linearity: backfill at scale ${s} ...`);
       const t0 = performance.now();
-      const { summary } = await backfillWithWorkers(lTarget, backfillWorkers);
+      const { summary } = await backfillWithWorkers(lTarget, workers);
       if (summary.status !== "succeeded") {
         throw new Error(`backfill ${summary.status}: ${JSON.stringify(summary.error)}`);
       }

@@ -7,8 +7,8 @@
  * - `kill_pull`, `kill_apply`, `kill_verify`: the scheduled tick's backend (application_name `sync-function`,
  *   query `call sync.tick…`) terminated while it is in that phase. The phase is read from the relation locks its
  *   open transaction holds, and the kill is the same statement as the check: a pull holds the cursor row
- *   (`sync.source`, RowShareLock), the verification after a run its drift table `sync.work_t2`, an apply a write
- *   lock on a target table in `public` and neither of the others. The next tick must mark the run failed with
+ *   (`sync.source`, RowShareLock), the verification after a run its drift table `work_t2` (the session's own),
+ *   an apply a write lock on a target table in `public` and neither of the others. The next tick must mark the run failed with
  *   category `interrupted` and carry on.
  * - `outage`: the source refusing the reader for 20–60 s (`alter role <reader> nologin`, its sessions on the legacy
  *   database terminated, then `login` again): pulls fail as source errors and the sync must catch up by itself.
@@ -568,7 +568,8 @@ async function killIn(sql: postgres.Sql, pid: number, phase: "pull" | "apply" | 
        where l.pid = ${pid} and l.locktype = 'relation' and l.granted
     ), phase as (
       select case
-               when exists (select 1 from held where nspname = 'sync' and relname in ('work_t2', 'work_ids')) then 'verify'
+               when exists (select 1 from held where nspname = 'sync' and relname = 'work_ids'
+                                                  or nspname like 'pg_temp%' and relname = 'work_t2') then 'verify'
                when exists (select 1 from held where nspname = 'sync' and relname = 'source' and mode = 'RowShareLock')
                  then 'pull'
                when exists (select 1 from held where nspname = 'public' and mode = 'RowExclusiveLock') then 'apply'

@@ -287,15 +287,18 @@ create table sync.content_types (
 create unlogged table sync.work_pull (tbl text not null, pk bigint not null, captured_at timestamptz not null, n integer not null);
 
 -- The applier's work set is the session's own (temporary tables, created once per session by
--- sync._work_open, emptied before each use): a backfill applies chunks in several sessions at once
--- (sync.backfill_worker), each with its own work set. Statements that read them are still planned
--- once per session, and plpgsql_check sees them once sync._work_open has run.
+-- sync._work_open, emptied before each use): a backfill applies chunks, and a deep verification checks
+-- them, in several sessions at once (sync.backfill_worker, sync.verify_worker), each with its own
+-- work set. Statements that read them are still planned once per session, and plpgsql_check sees
+-- them once sync._work_open has run.
 --   work_in     the changes being applied now, for one entity: from the inbox (tick) or straight from
 --               the source (backfill). work_id is the inbox id, or the legacy id for backfill rows
 --               (which have no inbox row unless they park or are quarantined).
 --   work_del    the deletes among them, with what conflict detection needs.
 --   work_t      the pack's transform of work_in.
 --   work_w      what the upsert writes, with the target ids, versions and conflict columns.
+--   work_t2     verification's second transform of the same rows (the capture time moved).
+--   work_drift  verification's rows whose written columns differ from the target's.
 -- Stored images compress with lz4 where the server has it (hosted Supabase does): wide rows (long
 -- notes, documents) are written several times on their way through, and pglz spent more time
 -- compressing them than the rest of their apply. Decompression is ~5x faster too.
@@ -305,7 +308,7 @@ language plpgsql
 set search_path = ''
 as $$
 begin
-    if pg_catalog.to_regclass('pg_temp.work_w') is not null then
+    if pg_catalog.to_regclass('pg_temp.work_drift') is not null then
         return;
     end if;
     create temp table if not exists work_in (
@@ -339,8 +342,10 @@ begin
         source_data jsonb,     -- the source's mapped row before a merge kept target values
         keep boolean not null default false  -- a conflict whose strategy keeps the target row
     );
+    create temp table if not exists work_t2 of sync.transformed;
+    create temp table if not exists work_drift (work_id bigint primary key, legacy_id bigint not null, cols text[] not null);
     -- Every role of the session reaches them (an API function runs as its owner, a test as itself).
-    grant all on pg_temp.work_in, pg_temp.work_del, pg_temp.work_t, pg_temp.work_w to public;
+    grant all on pg_temp.work_in, pg_temp.work_del, pg_temp.work_t, pg_temp.work_w, pg_temp.work_t2, pg_temp.work_drift to public;
     begin
         alter table pg_temp.work_in alter column image set compression lz4;
         alter table pg_temp.work_t alter column data set compression lz4;

@@ -11,14 +11,22 @@
 -- Gaps are computed when deep, or when the counts do not add up. Repair re-reads exactly the given
 -- legacy ids and applies them through the normal applier (a gone row is applied as a delete).
 -- Verification reads the source through the FDW and uses the applier's work tables: it runs under
--- the applier lease, like a tick.
+-- the applier lease, like a tick. A deep check's drift, chunk by chunk, is shared with the sessions
+-- of sync.verify_worker (below): the one transaction of sync.verify cannot publish a plan, so it
+-- announces itself with advisory locks that every session sees in pg_locks, and the workers' results
+-- come back through sync.verify_chunks.
 
 create unlogged table sync.work_ids (id bigint primary key);
--- The transform's answer for the same rows captured at another time (see sync._drift_check).
-create unlogged table sync.work_t2 of sync.transformed;
--- The rows of a drift check whose written columns differ from the target's (sync._drift_check).
-create unlogged table sync.work_drift (work_id bigint primary key, legacy_id bigint not null, cols text[] not null);
-revoke all on sync.work_ids, sync.work_t2, sync.work_drift from public;
+-- The drift of the chunks that workers checked for a deep verification: run, entity, chunk number
+-- (ids in (k * chunk, (k + 1) * chunk]) and the chunk's {checked, drifted, sample, unverifiable}.
+create unlogged table sync.verify_chunks (
+    run_id bigint not null,
+    entity text not null,
+    k bigint not null,
+    part jsonb not null,
+    primary key (run_id, entity, k)
+);
+revoke all on sync.work_ids, sync.verify_chunks from public;
 
 -- Typed differences between a transformed row (t.data) and the live target row x, over the columns
 -- the transform wrote: SQL for an array of the differing column names.
@@ -53,7 +61,7 @@ declare
 begin
     perform sync._work_open();
     select * into e from sync.entities where name = p_entity;
-    truncate pg_temp.work_t, sync.work_t2, sync.work_drift;
+    truncate pg_temp.work_t, pg_temp.work_t2, pg_temp.work_drift;
     execute format('insert into pg_temp.work_t select * from %s()', e.transform);
     -- The written columns (but those known to move): a row whose values all match is clean.
     execute format($q$
@@ -72,7 +80,7 @@ begin
                and not exists (select 1 from sync.inbox i where i.entity = $1 and i.legacy_id = w.legacy_id
                                   and i.status in ('pending', 'parked', 'quarantined', 'conflict'))
         ), drifted as (
-            insert into sync.work_drift (work_id, legacy_id, cols)
+            insert into pg_temp.work_drift (work_id, legacy_id, cols)
             select z.work_id, z.legacy_id, z.cols from z where cardinality(z.cols) > 0
         )
         select count(*) from z $q$,
@@ -83,18 +91,18 @@ begin
     into v_checked using p_entity;
     -- The second transform, the capture time moved: the differing rows (and the probe) only.
     v_moving := coalesce(p_moving, '{}');
-    if p_moving is null or exists (select 1 from sync.work_drift) then
+    if p_moving is null or exists (select 1 from pg_temp.work_drift) then
         delete from pg_temp.work_in w
-         where not exists (select 1 from sync.work_drift d where d.work_id = w.work_id)
+         where not exists (select 1 from pg_temp.work_drift d where d.work_id = w.work_id)
            and (p_moving is not null
                 or w.work_id not in (select t.work_id from pg_temp.work_t t where t.outcome = 'write' order by t.work_id limit 100));
         update pg_temp.work_in w set captured_at = w.captured_at - interval '3 days 7 hours';
-        execute format('insert into sync.work_t2 select * from %s()', e.transform);
+        execute format('insert into pg_temp.work_t2 select * from %s()', e.transform);
         select coalesce(array_agg(distinct k.key order by k.key), '{}') into v_moving
           from (select unnest(v_moving) as key
                 union
                 select k.key
-                  from pg_temp.work_t t join sync.work_t2 t2 on t2.work_id = t.work_id, jsonb_each(t.data) k
+                  from pg_temp.work_t t join pg_temp.work_t2 t2 on t2.work_id = t.work_id, jsonb_each(t.data) k
                  where t.outcome = 'write' and k.value is distinct from t2.data -> k.key) k;
     end if;
     return (select jsonb_build_object('checked', v_checked, 'drifted', count(*),
@@ -102,10 +110,43 @@ begin
                                                                    order by z.legacy_id) filter (where z.n <= p_sample), '[]'),
                                       'unverifiable', to_jsonb(v_moving))
               from (select d.legacy_id, c.cols, row_number() over (order by d.legacy_id) as n
-                      from sync.work_drift d
+                      from pg_temp.work_drift d
                      cross join lateral (select array(select x from unnest(d.cols) x where x <> all (v_moving)) as cols) c
                      where cardinality(c.cols) > 0) z);
 end;
+$$;
+
+-- One chunk's drift ({checked, drifted, sample, unverifiable}) added to an entity's: counts summed,
+-- samples joined, the columns found moving with the capture time united (absent until a chunk says).
+create function sync._drift_fold(p_acc jsonb, p_part jsonb)
+returns jsonb
+language sql
+immutable
+set search_path = ''
+as $$
+    select jsonb_build_object('checked', (p_acc ->> 'checked')::bigint + (p_part ->> 'checked')::bigint,
+                              'drifted', (p_acc ->> 'drifted')::bigint + (p_part ->> 'drifted')::bigint,
+                              'sample', (p_acc -> 'sample') || (p_part -> 'sample'))
+           || case when p_acc ? 'unverifiable' or p_part ? 'unverifiable' then jsonb_build_object('unverifiable',
+                  (select coalesce(jsonb_agg(u.c order by u.c), '[]')
+                     from (select jsonb_array_elements_text(coalesce(p_acc -> 'unverifiable', '[]'))
+                           union
+                           select jsonb_array_elements_text(coalesce(p_part -> 'unverifiable', '[]'))) u (c)))
+              else '{}' end;
+$$;
+
+-- The run of the deep verification that another session is running now (its announcement, an
+-- advisory lock on sync.verify), NULL when none is.
+create function sync._verify_deep_run()
+returns bigint
+language sql
+stable
+set search_path = ''
+as $$
+    select l.objid::bigint from pg_catalog.pg_locks l
+     where l.locktype = 'advisory' and l.classid = pg_catalog.hashtext('sync.verify')::oid and l.objsubid = 2 and l.granted
+       and l.pid <> pg_catalog.pg_backend_pid()
+     limit 1;
 $$;
 
 -- The reverse gaps of an entity: the legacy ids of its live target rows that are not among the
@@ -133,9 +174,10 @@ $$;
 
 -- Verifies one entity. Returns {counts, gaps, integrity, drift, ok, repairable: [legacy ids]}.
 -- p_drift_ids (deep only): name up to that many drifted rows in repairable (polling's reconciliation
--- repairs them all), instead of the reported sample of 10.
+-- repairs them all), instead of the reported sample of 10. p_run_id (deep only, without
+-- p_drift_ids): the verification run whose drift chunks sync.verify_worker sessions may check.
 create function sync._verify_entity(p_entity text, p_deep boolean, p_sample integer, p_light boolean default false,
-                                    p_drift_ids integer default null)
+                                    p_drift_ids integer default null, p_run_id bigint default null)
 returns jsonb
 language plpgsql
 set search_path = ''
@@ -166,6 +208,11 @@ declare
     v_drift_ids bigint[];
     v_t timestamptz;
     v_rows integer;
+    v_shared boolean := p_deep and p_run_id is not null and p_drift_ids is null;
+    v_key integer := pg_catalog.hashtext('sync.verify:' || p_run_id);
+    v_todo bigint[];
+    v_left bigint[];
+    v_k bigint;
 begin
     select * into e from sync.entities where name = p_entity;
     v_live := case when e.has_deleted_at then 'x.deleted_at is null' else 'true' end;
@@ -252,26 +299,51 @@ begin
         if p_deep then
             execute format('select min(s.%1$I), max(s.%1$I) from %2$s s', e.source_pk, sync._source_relation(p_entity))
                into v_lo, v_hi;
-            v_lo := v_lo - 1;
-            while v_lo < v_hi loop
-                -- The guest's pause between chunks (source_load), as a backfill's.
-                if v_t is not null then
-                    perform sync._source_pause(v_rows, v_t);
-                end if;
-                v_t := clock_timestamp();
-                v_rows := sync._read_source(p_entity, null, v_lo, v_chunk);
-                v_part := sync._drift_check(p_entity, case when p_drift_ids is null then 10 else greatest(10, least(p_drift_ids, v_chunk)) end,
-                                            case when v_drift ? 'unverifiable'
-                                                 then array(select jsonb_array_elements_text(v_drift -> 'unverifiable')) end);
-                if p_drift_ids is not null and coalesce(cardinality(v_drift_ids), 0) < p_drift_ids then
-                    v_drift_ids := coalesce(v_drift_ids, '{}')
-                                   || array(select (x ->> 'legacy_id')::bigint from jsonb_array_elements(v_part -> 'sample') x);
-                end if;
-                v_drift := jsonb_build_object('checked', (v_drift ->> 'checked')::bigint + (v_part ->> 'checked')::bigint,
-                                              'drifted', (v_drift ->> 'drifted')::bigint + (v_part ->> 'drifted')::bigint,
-                                              'sample', (v_drift -> 'sample') || (v_part -> 'sample'),
-                                              'unverifiable', coalesce(v_part -> 'unverifiable', v_drift -> 'unverifiable'));
-                v_lo := v_lo + v_chunk;
+            -- Chunk k holds the ids in (k * chunk, (k + 1) * chunk]: a grid that workers compute alike.
+            v_todo := array(select generate_series(floor((v_lo - 1)::numeric / v_chunk)::bigint,
+                                                   floor((v_hi - 1)::numeric / v_chunk)::bigint));
+            if v_shared then
+                -- Announced to sync.verify_worker sessions (with the chunk size, which they must share).
+                delete from sync.verify_chunks c where c.run_id = p_run_id and c.entity = p_entity;
+                perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sync.verify.entity:' || p_run_id),
+                                                         pg_catalog.hashtext(p_entity || ':' || v_chunk));
+            end if;
+            -- Shared, a chunk is this session's once it holds the chunk's lock (to the end of the
+            -- verification): a worker holds it while it checks the chunk, and leaves its result in
+            -- sync.verify_chunks. The first pass skips the chunks workers are checking; the second
+            -- waits for them (and checks one itself if its worker stopped without a result).
+            for v_pass in 1..2 loop
+                v_left := '{}';
+                foreach v_k in array v_todo loop
+                    v_part := null;
+                    if v_shared then
+                        if v_pass = 2 then
+                            perform pg_catalog.pg_advisory_xact_lock(v_key, pg_catalog.hashtext(p_entity || ':' || v_k));
+                        elsif not pg_catalog.pg_try_advisory_xact_lock(v_key, pg_catalog.hashtext(p_entity || ':' || v_k)) then
+                            v_left := v_left || v_k;
+                            continue;
+                        end if;
+                        select c.part into v_part from sync.verify_chunks c
+                         where c.run_id = p_run_id and c.entity = p_entity and c.k = v_k;
+                    end if;
+                    if v_part is null then
+                        -- The guest's pause between chunks (source_load), as a backfill's.
+                        if v_t is not null then
+                            perform sync._source_pause(v_rows, v_t);
+                        end if;
+                        v_t := clock_timestamp();
+                        v_rows := sync._read_source(p_entity, null, v_k * v_chunk, v_chunk);
+                        v_part := sync._drift_check(p_entity, case when p_drift_ids is null then 10 else greatest(10, least(p_drift_ids, v_chunk)) end,
+                                                    case when v_drift ? 'unverifiable'
+                                                         then array(select jsonb_array_elements_text(v_drift -> 'unverifiable')) end);
+                        if p_drift_ids is not null and coalesce(cardinality(v_drift_ids), 0) < p_drift_ids then
+                            v_drift_ids := coalesce(v_drift_ids, '{}')
+                                           || array(select (x ->> 'legacy_id')::bigint from jsonb_array_elements(v_part -> 'sample') x);
+                        end if;
+                    end if;
+                    v_drift := sync._drift_fold(v_drift, v_part);
+                end loop;
+                v_todo := v_left;
             end loop;
         elsif p_sample > 0 then
             select min(m.legacy_id), max(m.legacy_id) into v_lo, v_hi from sync.id_map m where m.entity = p_entity and not m.deleted;
@@ -286,7 +358,10 @@ begin
                 v_drift := sync._drift_check(p_entity, 10);
             end if;
         end if;
-        v_drift := jsonb_set(v_drift, '{sample}', coalesce((select jsonb_agg(x) from (select x from jsonb_array_elements(v_drift -> 'sample') x limit 10) s), '[]'));
+        -- The first 10 by legacy id, whichever session checked their chunk.
+        v_drift := jsonb_set(v_drift, '{sample}', coalesce((select jsonb_agg(x order by (x ->> 'legacy_id')::bigint)
+                                                              from (select x from jsonb_array_elements(v_drift -> 'sample') x
+                                                                     order by (x ->> 'legacy_id')::bigint limit 10) s), '[]'));
     else
         v_drift := jsonb_build_object('skipped', format('conflict_strategy %s keeps target edits', v_strategy));
     end if;
@@ -375,10 +450,16 @@ declare
     v_rebuilt jsonb;
     v_repair boolean := coalesce(p_repair, (sync.get_config() ->> 'auto_repair')::boolean);
 begin
+    if p_deep then
+        -- Announced to sync.verify_worker sessions until this transaction ends (sync._verify_deep_run);
+        -- what workers left of earlier runs goes.
+        perform pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtext('sync.verify'), p_run_id::integer);
+        delete from sync.verify_chunks c where c.run_id <> p_run_id;
+    end if;
     for v_entity in select o.name from sync._apply_order() o
                      where (p_entities is null or o.name = any (p_entities))
                        and coalesce((sync.get_config() #>> array['entities', o.name, 'enabled'])::boolean, true) loop
-        v_one := sync._verify_entity(v_entity, p_deep, p_sample, p_light);
+        v_one := sync._verify_entity(v_entity, p_deep, p_sample, p_light, null, p_run_id);
         -- A reseeded target (engine.md §4): repairs through the stale map would write rows against
         -- UUIDs that are gone. With auto_rebuild_mappings the map is rebuilt now and the entity
         -- verified again (the result keeps what was found); otherwise nothing more is repaired and
@@ -386,7 +467,7 @@ begin
         if coalesce((v_one #>> '{integrity,reseeded}')::bigint, 0) > 0 then
             if (sync.get_config() ->> 'auto_rebuild_mappings')::boolean and v_rebuilt is null then
                 v_rebuilt := sync.rebuild_mappings('sync (auto_rebuild_mappings)');
-                v_one := jsonb_set(sync._verify_entity(v_entity, p_deep, p_sample, p_light), '{integrity,reseeded}',
+                v_one := jsonb_set(sync._verify_entity(v_entity, p_deep, p_sample, p_light, null, p_run_id), '{integrity,reseeded}',
                                    v_one #> '{integrity,reseeded}');
             else
                 v_repair := false;
@@ -399,6 +480,7 @@ begin
         v_ok := v_ok and (v_one ->> 'ok')::boolean;
         v_all := v_all || jsonb_build_object(v_entity, v_one - 'repairable');
     end loop;
+    delete from sync.verify_chunks c where c.run_id = p_run_id;
     return jsonb_build_object('ok', v_ok, 'deep', p_deep, 'entities', v_all, 'repaired', v_repaired,
                               'ms', round(extract(epoch from pg_catalog.clock_timestamp() - v_t0) * 1000))
            || case when v_rebuilt is not null then jsonb_build_object('rebuilt_mappings', v_rebuilt) else '{}' end;
@@ -470,7 +552,103 @@ $$;
 comment on function sync.verify(boolean, text[], text, integer) is
     'Verifies counts, gaps both ways, integrity and drift per entity (a sample; every row when deep), repairing what it finds when auto_repair is on; recorded as a verify run. SY409 while a run applies.';
 
+-- Helps a deep verification that sync.verify runs in another session: checks the drift of the
+-- chunks of each entity it announces, side by side with it (and with other workers), each chunk in
+-- a transaction of its own under the chunk's advisory lock, and leaves the result in
+-- sync.verify_chunks for the verification to add up. Waits up to wait_seconds for one to start
+-- (a schedule may start both at the same minute); returns {status: idle} when none does,
+-- {status: throttled} when source_load caps the read load (one session keeps to the cap), else
+-- {status: done, run_id, chunks} once the verification ends, or {status: stopped, error} when a
+-- chunk failed (the verification checks that chunk itself).
+create procedure sync.verify_worker(inout summary jsonb default null, wait_seconds integer default 0)
+language plpgsql
+as $$
+declare
+    v_until timestamptz := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => greatest(wait_seconds, 0));
+    v_load jsonb := sync.get_config() -> 'source_load';
+    v_chunk integer := (sync.get_config() ->> 'backfill_batch_size')::integer;
+    v_run bigint;
+    v_key integer;
+    v_swept text[] := '{}';
+    v_moving jsonb := '{}';
+    v_entity text;
+    v_lo bigint;
+    v_hi bigint;
+    v_part jsonb;
+    v_chunks integer := 0;
+    v_error jsonb;
+    v_state text;
+    v_msg text;
+    v_detail text;
+begin
+    loop
+        v_run := sync._verify_deep_run();
+        exit when v_run is not null or pg_catalog.clock_timestamp() >= v_until;
+        perform pg_catalog.pg_sleep(0.1);
+    end loop;
+    if v_run is null then
+        summary := jsonb_build_object('status', 'idle');
+        return;
+    end if;
+    if coalesce((v_load ->> 'max_rows_per_second')::numeric, 0) > 0 or coalesce((v_load ->> 'pause_ms')::numeric, 0) > 0 then
+        summary := jsonb_build_object('status', 'throttled', 'run_id', v_run);
+        return;
+    end if;
+    v_key := pg_catalog.hashtext('sync.verify:' || v_run);
+    commit;
+    <<run>>
+    while v_error is null and sync._verify_deep_run() is not distinct from v_run loop
+        -- The first entity the verification has announced that this session has not swept yet.
+        select o.name into v_entity from sync._apply_order() o
+         where o.name <> all (v_swept)
+           and exists (select 1 from pg_catalog.pg_locks l
+                        where l.locktype = 'advisory' and l.objsubid = 2 and l.granted
+                          and l.classid = pg_catalog.hashtext('sync.verify.entity:' || v_run)::oid
+                          and l.objid = pg_catalog.hashtext(o.name || ':' || v_chunk)::oid)
+         order by o.depth, o.name
+         limit 1;
+        if v_entity is null then
+            perform pg_catalog.pg_sleep(0.02);
+            continue;
+        end if;
+        v_swept := v_swept || v_entity;
+        execute format('select min(s.%1$I), max(s.%1$I) from %2$s s',
+                       (select e.source_pk from sync.entities e where e.name = v_entity), sync._source_relation(v_entity))
+           into v_lo, v_hi;
+        commit;
+        continue when v_lo is null;
+        for v_k in floor((v_lo - 1)::numeric / v_chunk)::bigint .. floor((v_hi - 1)::numeric / v_chunk)::bigint loop
+            exit run when sync._verify_deep_run() is distinct from v_run;
+            begin
+                if pg_catalog.pg_try_advisory_xact_lock(v_key, pg_catalog.hashtext(v_entity || ':' || v_k))
+                   and not exists (select 1 from sync.verify_chunks c where c.run_id = v_run and c.entity = v_entity and c.k = v_k) then
+                    perform sync._read_source(v_entity, null, v_k * v_chunk, v_chunk);
+                    v_part := sync._drift_check(v_entity, 10, case when v_moving ? v_entity
+                                                                   then array(select jsonb_array_elements_text(v_moving -> v_entity)) end);
+                    v_moving := v_moving || jsonb_build_object(v_entity, v_part -> 'unverifiable');
+                    insert into sync.verify_chunks (run_id, entity, k, part) values (v_run, v_entity, v_k, v_part)
+                    on conflict do nothing;
+                    v_chunks := v_chunks + 1;
+                end if;
+            exception when others then
+                get stacked diagnostics v_state = returned_sqlstate, v_msg = message_text, v_detail = pg_exception_detail;
+                v_error := sync._run_error('verify', v_state, v_msg, v_detail);
+            end;
+            -- The chunk's lock goes with the commit: its result is there for the verification.
+            commit;
+            exit run when v_error is not null;
+        end loop;
+    end loop;
+    summary := jsonb_strip_nulls(jsonb_build_object('status', case when v_error is null then 'done' else 'stopped' end,
+                                                    'run_id', v_run, 'chunks', v_chunks, 'error', v_error));
+end;
+$$;
+comment on procedure sync.verify_worker(jsonb, integer) is
+    'Helps the running deep verification from another session: checks the drift of its chunks side by side with it until it ends; returns at once (idle) when none runs within wait_seconds.';
+revoke execute on procedure sync.verify_worker(jsonb, integer) from public;
+
 revoke execute on function sync._drift_expr(text[]), sync._drift_check(text, integer, text[]), sync._orphaned_ids(text),
-    sync._verify_entity(text, boolean, integer, boolean, integer),
+    sync._drift_fold(jsonb, jsonb), sync._verify_deep_run(),
+    sync._verify_entity(text, boolean, integer, boolean, integer, bigint),
     sync._repair(bigint, text, bigint[]), sync._verify(bigint, boolean, text[], integer, boolean, boolean),
     sync._verify_run(text, boolean, text[], jsonb, text), sync.verify(boolean, text[], text, integer) from public;

@@ -46,7 +46,7 @@ select is_empty(
 select set_eq(
     $$ select p.proname::text from pg_proc p
         where p.pronamespace = 'sync'::regnamespace and p.proname !~ '^_' and p.prokind = 'p' $$,
-    $$ values ('backfill'), ('backfill_worker'), ('tick') $$,
+    $$ values ('backfill'), ('backfill_worker'), ('tick'), ('verify_worker') $$,
     'the procedures of the API: they COMMIT, so they can be neither security definer nor SET search_path'
 );
 select set_eq(
