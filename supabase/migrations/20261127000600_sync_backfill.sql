@@ -542,6 +542,22 @@ comment on procedure sync.backfill(text, jsonb) is
     'Starts or resumes a backfill of one entity (NULL: all) as a run, committing chunk by chunk; returns when every chunk is copied and applied, or it fails or is cancelled.';
 revoke execute on procedure sync.backfill(text, jsonb) from public;
 
+-- Whether a worker session may help run p_run (sync.backfill_worker, sync.verify_worker): NULL when
+-- it may; {status: idle} when there is no run to help, {status: throttled, run_id} when source_load
+-- caps the source's read load (one session keeps to the cap).
+create function sync._worker_gate(p_run bigint)
+returns jsonb
+language sql
+stable
+set search_path = ''
+as $$
+    select case when p_run is null then jsonb_build_object('status', 'idle')
+                when coalesce((l ->> 'max_rows_per_second')::numeric, 0) > 0 or coalesce((l ->> 'pause_ms')::numeric, 0) > 0
+                then jsonb_build_object('status', 'throttled', 'run_id', p_run) end
+      from (select sync.get_config() -> 'source_load' as l) c;
+$$;
+revoke execute on function sync._worker_gate(bigint) from public;
+
 -- A second (third, ...) session copying chunks of the backfill that sync.backfill is running, side
 -- by side with it: each chunk in a transaction of its own, from the ranges nobody has
 -- taken (sync._backfill_claim), with the same applier and the same run record. Returns when every
@@ -555,7 +571,6 @@ as $$
 declare
     v_run bigint;
     v_lease sync.applier;
-    v_load jsonb := sync.get_config() -> 'source_load';
     v_chunks integer := 0;
     v_step text;
     v_try jsonb;
@@ -565,13 +580,12 @@ begin
     -- Only a backfill that sync.backfill runs: one that ticks advance has pulls in between, and a
     -- chunk read beside a pull could be older than a change the pull brought.
     v_run := case when v_lease.run_id = v_lease.backfill_run_id then v_lease.backfill_run_id end;
-    if v_run is null or not sync._lease_alive(v_lease)
+    if not sync._lease_alive(v_lease)
        or (select r.status from sync.runs r where r.id = v_run and r.mode = 'backfill') is distinct from 'running' then
-        summary := jsonb_build_object('status', 'idle');
-        return;
+        v_run := null;
     end if;
-    if coalesce((v_load ->> 'max_rows_per_second')::numeric, 0) > 0 or coalesce((v_load ->> 'pause_ms')::numeric, 0) > 0 then
-        summary := jsonb_build_object('status', 'throttled', 'run_id', v_run);
+    summary := sync._worker_gate(v_run);
+    if summary is not null then
         return;
     end if;
     commit;

@@ -565,7 +565,6 @@ language plpgsql
 as $$
 declare
     v_until timestamptz := pg_catalog.clock_timestamp() + pg_catalog.make_interval(secs => greatest(wait_seconds, 0));
-    v_load jsonb := sync.get_config() -> 'source_load';
     v_chunk integer := (sync.get_config() ->> 'backfill_batch_size')::integer;
     v_run bigint;
     v_key integer;
@@ -586,12 +585,8 @@ begin
         exit when v_run is not null or pg_catalog.clock_timestamp() >= v_until;
         perform pg_catalog.pg_sleep(0.1);
     end loop;
-    if v_run is null then
-        summary := jsonb_build_object('status', 'idle');
-        return;
-    end if;
-    if coalesce((v_load ->> 'max_rows_per_second')::numeric, 0) > 0 or coalesce((v_load ->> 'pause_ms')::numeric, 0) > 0 then
-        summary := jsonb_build_object('status', 'throttled', 'run_id', v_run);
+    summary := sync._worker_gate(v_run);
+    if summary is not null then
         return;
     end if;
     v_key := pg_catalog.hashtext('sync.verify:' || v_run);
