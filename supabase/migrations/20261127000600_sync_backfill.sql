@@ -189,6 +189,22 @@ begin
 end;
 $$;
 
+-- The second keys (as pg_locks shows them: oid, here bigint) of the two-key advisory locks that other
+-- sessions of this database hold under first key p_key. (pg_locks lists every database's locks, and
+-- another database's sync may use the same keys: a bench or a test suite runs several on a cluster.)
+create function sync._advisory_held(p_key integer)
+returns setof bigint
+language sql
+stable
+set search_path = ''
+as $$
+    select l.objid::bigint from pg_catalog.pg_locks l
+     where l.locktype = 'advisory' and l.classid = p_key::oid and l.objsubid = 2 and l.granted
+       and l.database = (select d.oid from pg_catalog.pg_database d where d.datname = pg_catalog.current_database())
+       and l.pid <> pg_catalog.pg_backend_pid();
+$$;
+revoke execute on function sync._advisory_held(integer) from public;
+
 -- The next chunk of a backfill run that this transaction may copy: the lowest key range that is
 -- neither done nor being copied by another session, of the first entity in apply order that is
 -- under way (a chunk done or being copied) and has such a range left, else of the first whose
@@ -222,9 +238,7 @@ begin
         -- Each statement reads what other sessions committed (READ COMMITTED): ranges done meanwhile count.
         select r.entities, r.progress -> 'entities' into v_entities, v_prog from sync.runs r where r.id = p_run_id;
         -- The ranges other sessions are copying now (their advisory locks).
-        v_locked := array(select l.objid::bigint from pg_catalog.pg_locks l
-                           where l.locktype = 'advisory' and l.classid = v_key::oid and l.objsubid = 2
-                             and l.pid <> pg_catalog.pg_backend_pid());
+        v_locked := array(select sync._advisory_held(v_key));
         v_first := null;
         v_pick := null;
         for v_name in

@@ -143,10 +143,7 @@ language sql
 stable
 set search_path = ''
 as $$
-    select l.objid::bigint from pg_catalog.pg_locks l
-     where l.locktype = 'advisory' and l.classid = pg_catalog.hashtext('sync.verify')::oid and l.objsubid = 2 and l.granted
-       and l.pid <> pg_catalog.pg_backend_pid()
-     limit 1;
+    select k from sync._advisory_held(pg_catalog.hashtext('sync.verify')) k limit 1;
 $$;
 
 -- The reverse gaps of an entity: the legacy ids of its live target rows that are not among the
@@ -596,10 +593,8 @@ begin
         -- The first entity the verification has announced that this session has not swept yet.
         select o.name into v_entity from sync._apply_order() o
          where o.name <> all (v_swept)
-           and exists (select 1 from pg_catalog.pg_locks l
-                        where l.locktype = 'advisory' and l.objsubid = 2 and l.granted
-                          and l.classid = pg_catalog.hashtext('sync.verify.entity:' || v_run)::oid
-                          and l.objid = pg_catalog.hashtext(o.name || ':' || v_chunk)::oid)
+           and pg_catalog.hashtext(o.name || ':' || v_chunk)::oid::bigint
+               in (select sync._advisory_held(pg_catalog.hashtext('sync.verify.entity:' || v_run)))
          order by o.depth, o.name
          limit 1;
         if v_entity is null then

@@ -2,7 +2,8 @@
  * A deep verification shared by several sessions (sync.verify and sync.verify_worker): its result is exactly the
  * one a single session finds (counts, drift, samples, the columns left unverifiable), each worker checks its share
  * of the chunks, a worker killed mid-chunk leaves its chunk to the verification, and drift in a chunk a worker
- * checked is reported. A worker with no deep verification to help, or under a capped source load, returns at once.
+ * checked is reported. A worker with no deep verification to help (none in its own database), or under a capped
+ * source load, returns at once.
  */
 import { deepStrictEqual, ok } from "node:assert/strict";
 import postgres from "postgres";
@@ -18,6 +19,7 @@ function comparable(v: Verify): Record<string, unknown> {
 
 Deno.test("deep verification with two workers beside it: the single session's result, drift found in their chunks", async () => {
   const p = await freshPair("vworkers");
+  const other = await freshPair("vworkers_other");
   const sessions = [0, 1, 2].map(() => postgres(p.targetUrl, { max: 1, onnotice: () => {} }));
   const [lead, w1, w2] = sessions;
   try {
@@ -58,6 +60,9 @@ Deno.test("deep verification with two workers beside it: the single session's re
       if (n > 0) break;
       await sleep(5);
     }
+    // A sync in another database of the same cluster sees no deep verification to help (pg_locks lists them all).
+    const [{ summary: elsewhere }] = await other.target`call sync.verify_worker(null, 0)`;
+    deepStrictEqual(elsewhere, { status: "idle" }, "another database's verification is not this one's");
     await p.target`select pg_terminate_backend(${w2pid})`;
     const [first, second] = await Promise.all(helping);
     const shared = await leading;
@@ -80,5 +85,6 @@ Deno.test("deep verification with two workers beside it: the single session's re
   } finally {
     await Promise.all(sessions.map((s) => s.end({ timeout: 1 })));
     await p.close();
+    await other.close();
   }
 });
