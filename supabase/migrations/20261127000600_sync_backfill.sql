@@ -325,6 +325,18 @@ begin
 end;
 $$;
 
+-- True while an entity of backfill run p_run_id is not copied yet.
+create function sync._backfill_unfinished(p_run_id bigint)
+returns boolean
+language sql
+stable
+set search_path = ''
+as $$
+    select exists (select 1 from sync.runs r, unnest(r.entities) n
+                    where r.id = p_run_id and not coalesce((r.progress #>> array['entities', n, 'finished'])::boolean, false));
+$$;
+revoke execute on function sync._backfill_unfinished(bigint) from public;
+
 -- One step of a backfill run: the next chunk it may take (sync._backfill_claim), copied, applied
 -- and recorded in the run (the caller commits: a kill loses at most this chunk). Returns 'chunk', or
 -- 'last' when that chunk was the run's last; 'wait' after a moment's pause when every range left is
@@ -341,8 +353,7 @@ declare
     v_tc timestamptz := clock_timestamp();
 begin
     if v_claim is null then
-        if exists (select 1 from sync.runs r, unnest(r.entities) n
-                    where r.id = p_run_id and not coalesce((r.progress #>> array['entities', n, 'finished'])::boolean, false)) then
+        if sync._backfill_unfinished(p_run_id) then
             perform pg_catalog.pg_sleep(0.02);
             return 'wait';
         end if;
@@ -362,9 +373,7 @@ begin
             analyze sync.id_map;
         end if;
     end if;
-    return case when exists (select 1 from sync.runs r, unnest(r.entities) n
-                              where r.id = p_run_id and not coalesce((r.progress #>> array['entities', n, 'finished'])::boolean, false))
-                then 'chunk' else 'last' end;
+    return case when sync._backfill_unfinished(p_run_id) then 'chunk' else 'last' end;
 end;
 $$;
 
