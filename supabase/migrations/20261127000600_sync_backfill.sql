@@ -3,7 +3,7 @@
 
 -- Fills pg_temp.work_in with the current source rows of the given legacy ids (NULL: the key range
 -- (p_after, p_after + p_limit]); ids with no source row are added as deletes when p_deletes.
-create function sync._read_source(p_entity text, p_ids bigint[], p_after bigint default null, p_limit integer default null,
+create function sync._read_source(p_entity text, p_ids bigint[], p_after bigint default null, p_limit bigint default null,
                                   p_deletes boolean default false)
 returns integer
 language plpgsql
@@ -45,7 +45,7 @@ begin
 end;
 $$;
 
-revoke execute on function sync._read_source(text, bigint[], bigint, integer, boolean) from public;
+revoke execute on function sync._read_source(text, bigint[], bigint, bigint, boolean) from public;
 
 -- The guest's pause after reading p_rows source rows in a step that began at p_started (engine.md §1,
 -- config source_load): at least pause_ms, and long enough that the step's rows do not exceed
@@ -70,23 +70,22 @@ end;
 $$;
 revoke execute on function sync._source_pause(bigint, timestamptz) from public;
 
--- Copies and applies one chunk: the source rows of an entity with key in (p_after, p_after + p_limit],
--- read in one remote snapshot whose xmax is their version (an older image never overwrites a
--- newer one), straight into the applier's work set (no inbox round trip for rows that apply).
--- Returns {rows, last_id, counts}.
-create function sync._backfill_chunk(p_run_id bigint, p_entity text, p_after bigint, p_limit integer)
+-- Copies and applies one chunk: the source rows of an entity with key in (p_after, p_upto], read in
+-- one remote snapshot whose xmax is their version (an older image never overwrites a newer one),
+-- straight into the applier's work set (no inbox round trip for rows that apply).
+-- Returns {rows, counts}.
+create function sync._backfill_chunk(p_run_id bigint, p_entity text, p_after bigint, p_upto bigint)
 returns jsonb
 language plpgsql
 set search_path = ''
 as $$
 declare
-    v_rows integer := sync._read_source(p_entity, null, p_after, p_limit);
+    v_rows integer := sync._read_source(p_entity, null, p_after, p_upto - p_after);
 begin
-    return jsonb_build_object('rows', v_rows, 'last_id', p_after + p_limit,
-                              'counts', sync._apply_entity(p_entity, p_run_id, false));
+    return jsonb_build_object('rows', v_rows, 'counts', sync._apply_entity(p_entity, p_run_id, false));
 end;
 $$;
-revoke execute on function sync._backfill_chunk(bigint, text, bigint, integer) from public;
+revoke execute on function sync._backfill_chunk(bigint, text, bigint, bigint) from public;
 
 -- Progress of a backfill run, with overall done/total, rate and ETA computed from per-entity numbers.
 create function sync._backfill_progress(p_entities jsonb, p_started timestamptz)
@@ -120,6 +119,32 @@ $$;
 comment on function sync.backfill_status() is 'Progress of the current or last backfill: per entity rows done and total, rate, ETA. Read-only.';
 revoke execute on function sync.backfill_status() from public;
 
+-- The chunks of a backfill run, per entity: key ranges (after, upto] of backfill_batch_size source
+-- rows each, their ends read from the source's primary key index when the run opens, so that a
+-- chunk holds a batch whatever the spread of the keys (ids far apart, gaps of millions, an outlier
+-- id); the last range ends at the entity's highest key then. Dropped with their run.
+create table sync.backfill_chunks (
+    run_id bigint not null references sync.runs (id) on delete cascade,
+    entity text not null,
+    after bigint not null,
+    upto bigint not null check (upto > after),
+    primary key (run_id, entity, after)
+);
+revoke all on sync.backfill_chunks from public;
+
+-- The end of the chunk of run p_run_id's entity p_entity that starts after key p_after (p_batch keys
+-- further where the run has no such chunk recorded: the ranges stay contiguous whatever happens).
+create function sync._backfill_upto(p_run_id bigint, p_entity text, p_after bigint, p_batch bigint)
+returns bigint
+language sql
+stable
+set search_path = ''
+as $$
+    select coalesce((select c.upto from sync.backfill_chunks c
+                      where c.run_id = p_run_id and c.entity = p_entity and c.after = p_after), p_after + p_batch);
+$$;
+revoke execute on function sync._backfill_upto(bigint, text, bigint, bigint) from public;
+
 -- Opens a backfill run of the given entities, or returns the unfinished one of the same entities
 -- (a backfill killed half way is resumed, never restarted). Older unfinished backfills that the new
 -- one covers are cancelled. A full backfill re-baselines a source whose identity changed (a
@@ -140,6 +165,11 @@ declare
     v_max bigint;
     v_identity jsonb;
     v_batch bigint := (sync.get_config() ->> 'backfill_batch_size')::bigint;
+    v_pk text;
+    v_rel text;
+    v_after bigint;
+    v_upto bigint;
+    v_chunks integer := 0;
 begin
     select p.identity into v_identity from sync._source_point() p;
     if v_identity is distinct from (select s.identity from sync.source s) then
@@ -173,18 +203,33 @@ begin
                            error = jsonb_build_object('phase', 'backfill', 'category', 'cancelled',
                                                       'message', 'superseded by a newer backfill')
      where r.mode = 'backfill' and r.status in ('queued', 'running', 'failed', 'partial', 'paused') and r.entities <@ p_entities;
-    foreach v_name in array p_entities loop
-        execute format('select count(*), coalesce(min(%1$I) - 1, 0), coalesce(max(%1$I), 0) from %2$s',
-                       (select e.source_pk from sync.entities e where e.name = v_name), sync._source_relation(v_name))
-           into v_total, v_min, v_max;
-        v_prog := v_prog || jsonb_build_object(v_name, jsonb_build_object('done', 0, 'total', v_total, 'last_id', v_min,
-                                                                          'max_id', v_max, 'finished', v_total = 0,
-                                                                          'batch', v_batch));
-    end loop;
     insert into sync.runs (mode, status, trigger, entities, started_at, progress)
     values ('backfill', 'running', coalesce(nullif(current_setting('sync.trigger', true), ''), 'manual'), p_entities,
-            clock_timestamp(), sync._backfill_progress(v_prog, clock_timestamp()))
+            clock_timestamp(), '{}')
     returning id into v_run;
+    foreach v_name in array p_entities loop
+        select e.source_pk, sync._source_relation(e.name) into v_pk, v_rel from sync.entities e where e.name = v_name;
+        execute format('select count(*), coalesce(min(%1$I) - 1, 0), coalesce(max(%1$I), 0) from %2$s', v_pk, v_rel)
+           into v_total, v_min, v_max;
+        -- The chunk ends: the key of every v_batch-th row, found by the source in its primary key index
+        -- (postgres_fdw ships the ORDER BY, OFFSET and LIMIT; one round trip per chunk, in the same
+        -- remote snapshot as the count).
+        v_after := v_min;
+        while v_after < v_max loop
+            execute format('select %1$I from %2$s where %1$I > $1 order by %1$I offset $2 limit 1', v_pk, v_rel)
+               into v_upto using v_after, v_batch - 1;
+            v_upto := least(coalesce(v_upto, v_max), v_max);
+            insert into sync.backfill_chunks (run_id, entity, after, upto) values (v_run, v_name, v_after, v_upto);
+            v_chunks := v_chunks + 1;
+            v_after := v_upto;
+        end loop;
+        v_prog := v_prog || jsonb_build_object(v_name, jsonb_build_object('done', 0, 'total', v_total, 'last_id', v_min,
+                                                                          'max_id', v_max, 'finished', v_total = 0,
+                                                                          'batch', v_batch, 'chunks', v_chunks,
+                                                                          'chunks_done', 0));
+        v_chunks := 0;
+    end loop;
+    update sync.runs set progress = sync._backfill_progress(v_prog, started_at) where id = v_run;
     return v_run;
 end;
 $$;
@@ -210,12 +255,12 @@ revoke execute on function sync._advisory_held(integer) from public;
 -- under way (a chunk done or being copied) and has such a range left, else of the first whose
 -- dependencies in the run are copied. Entities are finished one after the other where they can be,
 -- so that the sessions share an entity instead of interleaving two (each one's rate is then its
--- own). Ranges are fixed per run (the entity's chunk size at the run's start), so that sessions
+-- own). Ranges are fixed per run (sync.backfill_chunks), so that sessions
 -- copying chunks side by side (sync.backfill_worker) never overlap: a session holds a
 -- transaction-scoped advisory lock on its range while it copies it, and a range is done when the
 -- transaction that copied it committed (the entity's last_id, or its list of ranges done ahead of
 -- last_id). A session that dies mid-chunk releases its lock, and the range is copied again.
--- Returns {entity, after, limit}, or NULL when nothing is left to take.
+-- Returns {entity, after, upto}, or NULL when nothing is left to take.
 create function sync._backfill_claim(p_run_id bigint)
 returns jsonb
 language plpgsql
@@ -231,6 +276,7 @@ declare
     v_after bigint;
     v_max bigint;
     v_busy boolean;
+    v_held boolean;
     v_first jsonb;
     v_pick jsonb;
 begin
@@ -253,18 +299,18 @@ begin
             v_after := (v_prog #>> array[v_name, 'last_id'])::bigint;
             v_max := (v_prog #>> array[v_name, 'max_id'])::bigint;
             v_busy := v_prog -> v_name ? 't0';
-            while v_after < v_max
-                  and (coalesce(v_prog -> v_name -> 'ahead', '[]') @> pg_catalog.to_jsonb(v_after)
-                       or pg_catalog.hashtext(v_name || ':' || v_after)::oid::bigint = any (v_locked)) loop
-                v_busy := v_busy or pg_catalog.hashtext(v_name || ':' || v_after)::oid::bigint = any (v_locked);
-                v_after := v_after + v_batch;
+            while v_after < v_max loop
+                v_held := pg_catalog.hashtext(v_name || ':' || v_after)::oid::bigint = any (v_locked);
+                exit when not (v_held or coalesce(v_prog -> v_name -> 'ahead', '[]') @> pg_catalog.to_jsonb(v_after));
+                v_busy := v_busy or v_held;
+                v_after := sync._backfill_upto(p_run_id, v_name, v_after, v_batch);
             end loop;
             if v_after < v_max then
-                v_first := coalesce(v_first, jsonb_build_object('entity', v_name, 'after', v_after, 'limit', v_batch));
-                if v_busy then
-                    v_pick := jsonb_build_object('entity', v_name, 'after', v_after, 'limit', v_batch);
-                    exit;
-                end if;
+                v_pick := jsonb_build_object('entity', v_name, 'after', v_after,
+                                             'upto', sync._backfill_upto(p_run_id, v_name, v_after, v_batch));
+                v_first := coalesce(v_first, v_pick);
+                exit when v_busy;
+                v_pick := null;
             end if;
         end loop;
         v_pick := coalesce(v_pick, v_first);
@@ -285,8 +331,8 @@ end;
 $$;
 
 -- Records a copied chunk in its run, in the chunk's transaction (under the run row's lock, held to
--- the commit): rows done, the range done (last_id moves over every range done in a row), the
--- entity's time from its first chunk to its last, outcome counts. Returns whether the entity is
+-- the commit): rows and chunks done, the range done (last_id moves over every range done in a row),
+-- the entity's time from its first chunk to its last, outcome counts. Returns whether the entity is
 -- now copied.
 create function sync._backfill_chunk_done(p_run_id bigint, p_claim jsonb, p_chunk jsonb, p_started timestamptz)
 returns boolean
@@ -307,13 +353,14 @@ begin
     v_ahead := coalesce(v_e -> 'ahead', '[]') || pg_catalog.to_jsonb((p_claim ->> 'after')::bigint);
     while v_ahead @> pg_catalog.to_jsonb(v_last) loop
         v_ahead := (select coalesce(jsonb_agg(a), '[]') from jsonb_array_elements(v_ahead) a where a <> pg_catalog.to_jsonb(v_last));
-        v_last := v_last + (p_claim ->> 'limit')::bigint;
+        v_last := sync._backfill_upto(p_run_id, v_name, v_last, (v_e ->> 'batch')::bigint);
     end loop;
     v_t0 := least(coalesce((v_e ->> 't0')::numeric, 'infinity'), extract(epoch from p_started));
     v_e := v_e || jsonb_build_object(
         't0', v_t0,
         'ms', round((extract(epoch from clock_timestamp()) - v_t0) * 1000),
         'done', (v_e ->> 'done')::bigint + (p_chunk ->> 'rows')::bigint,
+        'chunks_done', coalesce((v_e ->> 'chunks_done')::integer, 0) + 1,
         'last_id', v_last,
         'ahead', v_ahead,
         'finished', v_last >= (v_e ->> 'max_id')::bigint);
@@ -359,7 +406,7 @@ begin
         end if;
         return 'done';
     end if;
-    v_chunk := sync._backfill_chunk(p_run_id, v_name, (v_claim ->> 'after')::bigint, (v_claim ->> 'limit')::integer);
+    v_chunk := sync._backfill_chunk(p_run_id, v_name, (v_claim ->> 'after')::bigint, (v_claim ->> 'upto')::bigint);
     if sync._backfill_chunk_done(p_run_id, v_claim, v_chunk, v_tc) then
         -- A re-baseline (sync._rebaseline_capture) also deletes what the source no longer has.
         if (select r.trigger from sync.runs r where r.id = p_run_id) = 'rebaseline' then
