@@ -256,6 +256,8 @@ declare
     v_mapped boolean;
     v_park integer;
     v_quarantine integer;
+    v_lo bigint;
+    v_hi bigint;
     v_skip integer;
 begin
     perform sync._work_open();
@@ -289,11 +291,20 @@ begin
         -- before, under the same lease): it replaces them and releases their quarantine.
         -- (Statements that cannot touch a row are skipped, on an index probe or the pass's own
         -- counts: each costs a scan of the work set, and a first copy needs none of them.)
-        if exists (select 1 from sync.inbox i where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')) then
+        -- (Looked for in the chunk's key range first: the run's own quarantined and parked rows of
+        -- earlier chunks are open changes too, outside it. Then one probe per row: a filter of the
+        -- open rows by = any of the chunk's ids compared every open row with every id.)
+        select min(w.legacy_id), max(w.legacy_id) into v_lo, v_hi from pg_temp.work_in w;
+        if exists (select 1 from sync.inbox i
+                    where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
+                      and i.legacy_id between v_lo and v_hi) then
             with older as (
                 update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
-                 where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
-                   and i.legacy_id = any (array(select w.legacy_id from pg_temp.work_in w))
+                 where i.id = any (array(
+                           select o.id from pg_temp.work_in w
+                            cross join lateral (select o.id from sync.inbox o
+                                                 where o.entity = p_entity and o.legacy_id = w.legacy_id
+                                                   and o.status in ('pending', 'parked', 'quarantined', 'conflict') offset 0) o))
                 returning i.legacy_id
             )
             update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'backfill'
@@ -582,43 +593,62 @@ begin
     delete from sync.filtered f
      where f.entity = p_entity and f.legacy_id = any (array(select w.legacy_id from pg_temp.work_w w));
 
-    -- Backfill rows that park or are quarantined enter the inbox, where they wait and are seen.
-    if p_ids is null and v_park + v_quarantine > 0 then
-        with moved as (
-            insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at, run_id, status)
-            select p_entity, w.legacy_id, w.op, w.image, w.source_version, w.captured_at, p_run_id, 'pending'
+    if p_ids is null then
+        -- Backfill rows that park or are quarantined enter the inbox as such, where they wait and are
+        -- seen: one insert, and the quarantine's rows from what it returns.
+        if v_park > 0 then
+            v_counts := v_counts || jsonb_build_object('parked', v_park);
+        end if;
+        if v_quarantine > 0 then
+            v_counts := v_counts || jsonb_build_object('quarantined', v_quarantine);
+        end if;
+        if v_park + v_quarantine > 0 then
+            with moved as (
+                insert into sync.inbox (entity, legacy_id, op, image, source_version, captured_at, run_id, status,
+                                        parent_entity, parent_legacy_id, attempts, reason, message)
+                select p_entity, w.legacy_id, w.op, w.image, w.source_version, w.captured_at, p_run_id,
+                       case t.outcome when 'park' then 'parked' else 'quarantined' end,
+                       case when t.outcome = 'park' then t.parent_entity end,
+                       case when t.outcome = 'park' then t.parent_legacy_id end,
+                       (t.outcome = 'park')::integer,
+                       case when t.outcome = 'quarantine' then t.reason end,
+                       case when t.outcome = 'quarantine' then t.message end
+                  from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
+                 where t.outcome in ('park', 'quarantine')
+                returning id, legacy_id, status, reason, message
+            )
+            insert into sync.quarantine as q (entity, legacy_id, inbox_id, reason, message)
+            select p_entity, m.legacy_id, m.id, m.reason, m.message from moved m where m.status = 'quarantined'
+            on conflict (entity, legacy_id) where released_at is null
+            do update set inbox_id = excluded.inbox_id, reason = excluded.reason, message = excluded.message;
+        end if;
+    else
+        -- Rows whose parent is not mapped yet wait for it.
+        if v_park > 0 then
+            update sync.inbox i set status = 'parked', parent_entity = t.parent_entity, parent_legacy_id = t.parent_legacy_id,
+                                    attempts = i.attempts + 1, run_id = p_run_id
               from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
-             where t.outcome in ('park', 'quarantine')
-            returning id, legacy_id
-        )
-        update pg_temp.work_in w set inbox_id = moved.id from moved where w.legacy_id = moved.legacy_id;
-    end if;
+             where i.id = w.inbox_id and t.outcome = 'park';
+            get diagnostics v_n = row_count;
+            if v_n > 0 then v_counts := v_counts || jsonb_build_object('parked', v_n); end if;
+        end if;
 
-    -- Rows whose parent is not mapped yet wait for it.
-    if v_park > 0 then
-        update sync.inbox i set status = 'parked', parent_entity = t.parent_entity, parent_legacy_id = t.parent_legacy_id,
-                                attempts = i.attempts + 1, run_id = p_run_id
-          from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
-         where i.id = w.inbox_id and t.outcome = 'park';
-        get diagnostics v_n = row_count;
-        if v_n > 0 then v_counts := v_counts || jsonb_build_object('parked', v_n); end if;
-    end if;
-
-    -- Rows that can never apply as they stand: quarantined with a reason; nothing else waits.
-    v_n := 0;
-    if v_quarantine > 0 then
-        update sync.inbox i set status = 'quarantined', reason = t.reason, message = t.message, run_id = p_run_id
-          from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
-         where i.id = w.inbox_id and t.outcome = 'quarantine';
-        get diagnostics v_n = row_count;
-    end if;
-    if v_n > 0 then
-        v_counts := v_counts || jsonb_build_object('quarantined', v_n);
-        insert into sync.quarantine as q (entity, legacy_id, inbox_id, reason, message)
-        select p_entity, w.legacy_id, w.inbox_id, t.reason, t.message
-          from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id where t.outcome = 'quarantine'
-        on conflict (entity, legacy_id) where released_at is null
-        do update set inbox_id = excluded.inbox_id, reason = excluded.reason, message = excluded.message;
+        -- Rows that can never apply as they stand: quarantined with a reason; nothing else waits.
+        v_n := 0;
+        if v_quarantine > 0 then
+            update sync.inbox i set status = 'quarantined', reason = t.reason, message = t.message, run_id = p_run_id
+              from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id
+             where i.id = w.inbox_id and t.outcome = 'quarantine';
+            get diagnostics v_n = row_count;
+        end if;
+        if v_n > 0 then
+            v_counts := v_counts || jsonb_build_object('quarantined', v_n);
+            insert into sync.quarantine as q (entity, legacy_id, inbox_id, reason, message)
+            select p_entity, w.legacy_id, w.inbox_id, t.reason, t.message
+              from pg_temp.work_t t join pg_temp.work_in w on w.work_id = t.work_id where t.outcome = 'quarantine'
+            on conflict (entity, legacy_id) where released_at is null
+            do update set inbox_id = excluded.inbox_id, reason = excluded.reason, message = excluded.message;
+        end if;
     end if;
 
     -- Filtered rows: skipped; a synced row that stops qualifying is soft-deleted.
