@@ -69,7 +69,10 @@ Deno.test("a backfill's quarantined and parked rows enter the inbox as such, onc
     deepStrictEqual([...superseded], [{ run_id: String(second.run_id), n: expected.length }]);
     const released = await p.target`
       select resolution, count(*)::int as n from sync.quarantine where released_at is not null group by 1`;
-    deepStrictEqual([...released], [{ resolution: "backfill", n: expected.filter((h) => h[2] === "quarantined").length }]);
+    deepStrictEqual([...released], [{
+      resolution: "backfill",
+      n: expected.filter((h) => h[2] === "quarantined").length,
+    }]);
 
     await tick(p.target);
     deepStrictEqual(await oracleDiff(p.target), []);
