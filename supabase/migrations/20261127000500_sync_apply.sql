@@ -258,6 +258,8 @@ declare
     v_quarantine integer;
     v_lo bigint;
     v_hi bigint;
+    v_all_images boolean;
+    v_all_base boolean;
     v_skip integer;
 begin
     perform sync._work_open();
@@ -312,10 +314,12 @@ begin
         end if;
     end if;
 
-    -- Lookups of the id map and the inbox below are written as per-row probes of their primary
-    -- keys (scalar subqueries, = any (array(...))): their statistics lag a whole entity behind
-    -- during a backfill, and a planner that believes an entity has one mapped row would otherwise
-    -- scan it once per work row.
+    -- Lookups of the id map, the inbox and the target rows below are written as per-row probes of
+    -- their primary keys (scalar subqueries, = any (array(...)), lateral subqueries kept apart by
+    -- offset 0): their statistics lag a whole entity behind during a backfill, and a planner that
+    -- believes an entity has one mapped row would otherwise scan it once per work row; with the
+    -- work set's size unknown (a temporary table), it would also hash a whole target table to
+    -- join a few hundred changes of a tick.
 
     -- Deletes, by the pack's rule: soft (deleted_at = capture time) or hard; optional alert.
     truncate pg_temp.work_del;
@@ -328,12 +332,13 @@ begin
         -- A delete that meets a target-side edit is a conflict too.
         execute format($q$
             update pg_temp.work_del d set base = m.image, target_image = %3$s, tcols = %2$s
-              from (select d2.work_id, m.image
+              from (select d2.work_id, d2.target_id, m.image
                       from pg_temp.work_del d2
                      cross join lateral (select m.image from sync.id_map m
-                                          where m.entity = $1 and m.legacy_id = d2.legacy_id and m.image is not null offset 0) m) m,
-                   %1$s t, jsonb_populate_record(null::%1$s, m.image) b
-             where m.work_id = d.work_id and t.id = d.target_id $q$, e.target_table, v_tcols, v_timg)
+                                          where m.entity = $1 and m.legacy_id = d2.legacy_id and m.image is not null offset 0) m) m
+             cross join lateral (select t.* from %1$s t where t.id = m.target_id offset 0) t,
+                   jsonb_populate_record(null::%1$s, m.image) b
+             where m.work_id = d.work_id $q$, e.target_table, v_tcols, v_timg)
         using p_entity;
         if exists (select 1 from pg_temp.work_del d where cardinality(d.tcols) > 0) then
             update pg_temp.work_del d set keep = true
@@ -429,22 +434,44 @@ begin
     end if;
 
     -- Conflicts (engine.md §5): the written columns of the target row against the image the sync
-    -- last wrote; a difference is a target-side edit, handled by the entity's strategy.
+    -- last wrote; a difference is a target-side edit, handled by the entity's strategy. (The images
+    -- and the source's changed columns only where they are read: every row for merge, the base of
+    -- every row for an entity that children re-read, else the rows with a conflict, below.)
     if v_mapped then
+        v_all_images := v_strategy = 'merge';
+        v_all_base := v_all_images or exists (select 1 from sync.entities c, jsonb_array_elements(c.reread) r
+                                               where r.value ->> 'parent' = p_entity);
         execute format($q$
-            update pg_temp.work_w w set base = m.image, target_image = %3$s, tcols = %2$s,
-                                     scols = (select %4$s from jsonb_populate_record(null::%1$s, w.data) d,
-                                                               jsonb_populate_record(null::%1$s, coalesce(m.source_image, m.image)) b)
-              from (select w2.work_id, m.image, m.source_image
+            update pg_temp.work_w w set tcols = %2$s,
+                                     base = case when $3 then m.image end,
+                                     target_image = case when $2 then %3$s end,
+                                     scols = case when $2 then
+                                                 (select %4$s from jsonb_populate_record(null::%1$s, w.data) d,
+                                                                   jsonb_populate_record(null::%1$s, coalesce(m.source_image, m.image)) b) end
+              from (select w2.work_id, w2.id, m.image, m.source_image
                       from pg_temp.work_w w2
                      -- Only rows already mapped can meet a target-side edit (a first copy has none).
                      cross join lateral (select m.image, m.source_image from sync.id_map m
                                           where m.entity = $1 and m.legacy_id = w2.legacy_id and m.image is not null offset 0) m
-                     where w2.mapped_version is not null) m,
-                   %1$s t, jsonb_populate_record(null::%1$s, m.image) b
-             where m.work_id = w.work_id and t.id = w.id $q$, e.target_table, v_tcols, v_timg, v_scols)
-        using p_entity;
+                     where w2.mapped_version is not null) m
+             cross join lateral (select t.* from %1$s t where t.id = m.id offset 0) t,
+                   jsonb_populate_record(null::%1$s, m.image) b
+             where m.work_id = w.work_id $q$, e.target_table, v_tcols, v_timg, v_scols)
+        using p_entity, v_all_images, v_all_base;
         if exists (select 1 from pg_temp.work_w w where cardinality(w.tcols) > 0) then
+            if not v_all_images then
+                execute format($q$
+                    update pg_temp.work_w w set base = m.image, target_image = %2$s
+                      from (select w2.work_id, w2.id, m.image
+                              from pg_temp.work_w w2
+                             cross join lateral (select m.image from sync.id_map m
+                                                  where m.entity = $1 and m.legacy_id = w2.legacy_id offset 0) m
+                             where cardinality(w2.tcols) > 0) m
+                     cross join lateral (select t.* from %1$s t where t.id = m.id offset 0) t
+                     where m.work_id = w.work_id $q$,
+                    e.target_table, v_timg)
+                using p_entity;
+            end if;
             insert into sync.conflicts as k (entity, legacy_id, target_id, inbox_id, op, strategy, status, decision, columns,
                                              source_image, target_image, base_image, resolved_at, resolved_by)
             select p_entity, w.legacy_id, w.id, w.inbox_id, 'upsert', v_strategy,
@@ -501,8 +528,9 @@ begin
     if v_mapped and e.poll_column is null and 'updated_at' = any (e.write_columns) then
         execute format($q$
             update pg_temp.work_w w set data = jsonb_set(w.data, '{updated_at}', to_jsonb(t.updated_at))
-              from %1$s t
-             where w.mapped_version is not null and t.id = w.id and w.data ? 'updated_at'
+              from pg_temp.work_w w2
+             cross join lateral (select t.* from %1$s t where t.id = w2.id offset 0) t
+             where w2.work_id = w.work_id and w2.mapped_version is not null and w2.data ? 'updated_at'
                and (select (%2$s) is not distinct from (%3$s) from jsonb_populate_record(null::%1$s, w.data) d)%4$s $q$,
             e.target_table,
             (select string_agg(format('d.%I', c), ', ') from unnest(e.write_columns) c where c <> 'updated_at'),
