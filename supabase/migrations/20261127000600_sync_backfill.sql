@@ -169,7 +169,6 @@ declare
     v_rel text;
     v_after bigint;
     v_upto bigint;
-    v_chunks integer := 0;
 begin
     select p.identity into v_identity from sync._source_point() p;
     if v_identity is distinct from (select s.identity from sync.source s) then
@@ -220,14 +219,14 @@ begin
                into v_upto using v_after, v_batch - 1;
             v_upto := least(coalesce(v_upto, v_max), v_max);
             insert into sync.backfill_chunks (run_id, entity, after, upto) values (v_run, v_name, v_after, v_upto);
-            v_chunks := v_chunks + 1;
             v_after := v_upto;
         end loop;
         v_prog := v_prog || jsonb_build_object(v_name, jsonb_build_object('done', 0, 'total', v_total, 'last_id', v_min,
                                                                           'max_id', v_max, 'finished', v_total = 0,
-                                                                          'batch', v_batch, 'chunks', v_chunks,
+                                                                          'batch', v_batch,
+                                                                          'chunks', (select count(*) from sync.backfill_chunks c
+                                                                                      where c.run_id = v_run and c.entity = v_name),
                                                                           'chunks_done', 0));
-        v_chunks := 0;
     end loop;
     update sync.runs set progress = sync._backfill_progress(v_prog, started_at) where id = v_run;
     return v_run;

@@ -42,10 +42,10 @@ Deno.test("backfill chunks hold a batch of rows each, however far apart the ids 
     deepStrictEqual(status, "succeeded");
     const [{ progress }] = await p.target`select progress from sync.runs where id = ${run}`;
     const perEntity = Object.entries(progress.entities as Record<string, Record<string, number>>)
-      .map(([name, e]) => [name, e.done, e.chunks_done]).sort();
+      .map(([name, e]) => [name, e.done, e.chunks, e.chunks_done]).sort();
     deepStrictEqual(
       perEntity,
-      Object.entries(totals).map(([name, n]) => [name, n, Math.ceil(n / BATCH)]).sort(),
+      Object.entries(totals).map(([name, n]) => [name, n, Math.ceil(n / BATCH), Math.ceil(n / BATCH)]).sort(),
       "every row once, one chunk per batch of rows",
     );
     await tick(p.target);
