@@ -846,12 +846,21 @@ async function settleConstraintOutcomes(ctx: FaultContext): Promise<void> {
                            and q.created_at <= ${w.dropping} + interval '1 minute' group by 1 order by 1`)
         .map((r) => [r.r, r.n]),
     );
-    const [{ slipped }] = await ctx.target`
-      select count(*)::int as slipped from sync.inbox
-       where entity = 'patients' and status = 'applied' and image ->> 'email' like ${VIOLATES}
-         and applied_at > ${w.added} and applied_at < ${w.dropping}`;
+    // Applied without a write does not count: a stale image, a kept target, or the same version applied before
+    // (the upsert leaves an identical row alone, so no new row version met the check).
+    const slips = await ctx.target`
+      select i.id, i.legacy_id, i.source_version, i.run_id, i.applied_at from sync.inbox i
+       where i.entity = 'patients' and i.status = 'applied' and i.reason is null
+         and i.image ->> 'email' like ${VIOLATES} and i.applied_at > ${w.added} and i.applied_at < ${w.dropping}
+         and not exists (select 1 from sync.inbox p
+                          where p.entity = i.entity and p.legacy_id = i.legacy_id and p.id <> i.id
+                            and p.source_version = i.source_version and p.image = i.image
+                            and p.status = 'applied' and p.applied_at <= i.applied_at)
+       order by i.id`;
+    const slipped = slips.length;
     w.record.outcome = `${s.quarantined} changes of ${s.patients} patients quarantined (apply_error, constraint ` +
-      `${CONSTRAINT}; ${s.innocent} with a conforming e-mail), ${slipped} violating changes applied past it; ` +
+      `${CONSTRAINT}; ${s.innocent} with a conforming e-mail), ${slipped} violating changes applied past it` +
+      `${slipped ? ` (${slips.slice(0, 3).map((r) => JSON.stringify(r)).join(", ")})` : ""}; ` +
       `${w.record.outcome}; released: ${tally(resolutions)}`;
     w.record.ok = s.quarantined > 0 && s.innocent === 0 && s.outside === 0 && s.open === 0 && slipped === 0;
   }
