@@ -207,6 +207,7 @@ declare
     v_xmax xid8;
     v_from tid;
     v_to tid;
+    v_first boolean := false;
 begin
     select * into s from sync.source for update;
     select p.snap, p.identity, p.refused into v_snap, v_identity, v_refused from sync._pull_point() p;
@@ -227,17 +228,25 @@ begin
         v_bound := v_snap;
         v_changes := sync._pull_keys(v_bound, s.cursor_snapshot, null, null, v_limit + 1);
         if v_changes > v_limit then
-            -- A backlog: page through the log's blocks under this snapshot.
+            -- A backlog: page through the log's blocks under this snapshot, from the first block that
+            -- holds one of its changes to the last (one aggregate over the txid index: the rest of the
+            -- log is rows pulled before and space pruned since, which a walk from block 0 read page by
+            -- page: seconds of empty pages behind every backlog of a live log).
             s.pending_snapshot := v_snap;
-            s.page_block := 0;
-            s.page_end := coalesce((select (pg_catalog.max(l.ctid)::text::point)[0]::bigint + 1 from sync_src_capture.log l), 0);
+            select coalesce((pg_catalog.min(l.ctid)::text::point)[0]::bigint, 0),
+                   coalesce((pg_catalog.max(l.ctid)::text::point)[0]::bigint + 1, 0)
+              into s.page_block, s.page_end
+              from sync_src_capture.log l
+             where l.txid < pg_catalog.pg_snapshot_xmax(v_bound::pg_snapshot)
+               and (v_cursor is null or l.txid >= pg_catalog.pg_snapshot_xmin(v_cursor));
             s.page_blocks := greatest(1, v_limit / 100);
+            v_first := true;
         end if;
     end if;
     if s.pending_snapshot is not null then
         v_bound := s.pending_snapshot;
         -- The previous page's log rows are in the inbox (committed): prune them now.
-        if s.page_block > 0 then
+        if not v_first then
             v_bound_snap := v_bound::pg_snapshot;
             v_xmax := pg_catalog.pg_snapshot_xmax(v_bound_snap);
             v_from := format('(%s,0)', greatest(s.page_block - s.page_blocks, 0))::tid;
@@ -252,6 +261,11 @@ begin
                    and pg_catalog.pg_visible_in_snapshot(l.txid, v_bound_snap)
                    and not pg_catalog.pg_visible_in_snapshot(l.txid, v_cursor);
             end if;
+        end if;
+        -- A stretch of the log that holds few of the backlog's changes is crossed in growing pages:
+        -- a page under a quarter of batch_size doubles the next (an overfull one halves, below).
+        if not v_first and (select b.changes from sync.batches b order by b.id desc limit 1) < v_limit / 4 then
+            s.page_blocks := least(s.page_blocks * 2, greatest(1, s.page_end - s.page_block));
         end if;
         loop
             v_blocks := s.page_blocks;
