@@ -82,17 +82,16 @@ begin
     end if;
     with ranked as (
         select i.id, i.legacy_id,
-               row_number() over (partition by i.legacy_id order by i.source_version desc, i.id desc) as rn,
-               bool_or(i.status = 'pending') over (partition by i.legacy_id) as has_pending
+               row_number() over (partition by i.legacy_id order by i.source_version desc, i.id desc) as rn
           from sync.inbox i
          where i.entity = p_entity and i.status in ('pending', 'parked', 'quarantined', 'conflict')
-           -- (Only rows with a pending change can be replaced: the entity's other open rows, its whole
-           -- quarantine and parked backlog, were ranked again on every pass.)
+           -- Only the keys with a pending change (else the entity's whole quarantine and parked backlog
+           -- was ranked again on every pass).
            and i.legacy_id = any (array(select p.legacy_id from sync.inbox p
                                          where p.entity = p_entity and p.status = 'pending'))
     ), older as (
         update sync.inbox i set status = 'superseded', applied_at = now(), run_id = coalesce(p_run_id, i.run_id)
-          from ranked r where r.id = i.id and r.rn > 1 and r.has_pending
+          from ranked r where r.id = i.id and r.rn > 1
         returning i.legacy_id
     )
     update sync.quarantine q set released_at = now(), released_by = 'sync', resolution = 'newer change'

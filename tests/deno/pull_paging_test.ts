@@ -47,7 +47,7 @@ Deno.test("a backlog's pages cover the log's blocks that hold it, not the pruned
     ok(changes.every((n) => n <= BATCH), `a page carried ${Math.max(...changes)} changes`);
     ok(blocks / (BATCH / 100) > 2 * Math.ceil(logged / BATCH) + 4, `only ${blocks} blocks behind the backlog`);
     ok(changes.length <= Math.ceil(logged / BATCH) + 4, `${changes.length} pages for ${logged} changes`);
-    deepStrictEqual(changes.filter((n) => n === 0).length <= 1, true, `empty pages: ${changes}`);
+    ok(changes.filter((n) => n === 0).length <= 1, `empty pages: ${changes}`);
     deepStrictEqual(await oracleDiff(p.target), []);
   } finally {
     await p.close();
